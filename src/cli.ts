@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+import { ConfigError, loadConfig } from './config.js';
+import { createLogger } from './log.js';
+import { startService } from './service.js';
+import { openStorage } from './storage/client.js';
+import { migrate, MigrationError } from './storage/migrations.js';
+
+const usage = `stripemeter <command>
+
+Commands:
+  start      API and workers in one process (default)
+  api        the HTTP API only
+  migrate    apply pending migrations and exit
+
+Configuration is read from environment variables; see README.md.`;
+
+async function main(argv: string[]): Promise<number> {
+  const command = argv[0] ?? 'start';
+  if (command === 'help' || command === '--help' || command === '-h') {
+    console.log(usage);
+    return 0;
+  }
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+  switch (command) {
+    case 'start':
+    case 'api': {
+      const service = await startService(config, log);
+      const shutdown = (signal: string) => {
+        log.info({ signal }, 'shutting down');
+        service.stop().then(
+          () => process.exit(0),
+          (err) => {
+            log.error({ err }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+      process.once('SIGINT', () => shutdown('SIGINT'));
+      return -1;
+    }
+    case 'migrate': {
+      const storage = await openStorage(config);
+      try {
+        const r = await migrate(storage.jobs, { cluster: config.cluster }, undefined, (m) => log.info(m));
+        log.info({ applied: r.applied, alreadyApplied: r.alreadyApplied }, 'migrations up to date');
+      } finally {
+        await storage.close();
+      }
+      return 0;
+    }
+    default:
+      console.error(`unknown command: ${command}\n\n${usage}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err) => {
+    if (err instanceof ConfigError || err instanceof MigrationError) console.error(`stripemeter: ${err.message}`);
+    else console.error(err);
+    process.exit(1);
+  },
+);

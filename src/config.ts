@@ -1,0 +1,90 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { parseDuration } from './time/duration.js';
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((v) => parseDuration(v) !== null, { message: 'must be an ISO 8601 duration such as PT48H or P90D' })
+    .transform((v) => parseDuration(v) as number);
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === '' ? undefined : v));
+
+/** Every setting the service reads, with its default. README's configuration table mirrors this. */
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  STRIPEMETER_DATA_DIR: z.string().min(1).default('./data'),
+  STRIPEMETER_ADMIN_KEY: optionalString.pipe(
+    z.string().min(24, 'must be at least 24 characters (use a random value)').optional(),
+  ),
+  STRIPEMETER_DEMO_TENANT: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  CLICKHOUSE_URL: optionalString.pipe(z.url().optional()),
+  CLICKHOUSE_USER: z.string().default('default'),
+  CLICKHOUSE_PASSWORD: z.string().default(''),
+  CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier').default('default'),
+  CLICKHOUSE_CLUSTER: optionalString.pipe(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'must be a cluster name from remote_servers').optional(),
+  ),
+  EVENT_RETENTION: duration('P90D'),
+  INGEST_MAX_BATCH_ROWS: z.coerce.number().int().min(1000).max(1_000_000).default(20_000),
+  INGEST_MAX_WAIT_MS: z.coerce.number().int().min(0).max(1000).default(4),
+  API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(5000),
+});
+
+export type Config = {
+  port: number;
+  host: string;
+  logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+  dataDir: string;
+  adminKey: string | undefined;
+  demoTenant: boolean;
+  clickhouse:
+    | { mode: 'embedded'; path: string }
+    | { mode: 'server'; url: string; username: string; password: string; database: string };
+  cluster: string | undefined;
+  eventRetentionMs: number;
+  ingestMaxBatchRows: number;
+  ingestMaxWaitMs: number;
+  apiKeyCacheTtlMs: number;
+};
+
+export class ConfigError extends Error {}
+
+/** Reads and validates the environment; a bad value fails with a message naming the variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(e.STRIPEMETER_DATA_DIR);
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    logLevel: e.LOG_LEVEL,
+    dataDir,
+    adminKey: e.STRIPEMETER_ADMIN_KEY,
+    demoTenant: e.STRIPEMETER_DEMO_TENANT,
+    clickhouse: e.CLICKHOUSE_URL
+      ? {
+          mode: 'server',
+          url: e.CLICKHOUSE_URL,
+          username: e.CLICKHOUSE_USER,
+          password: e.CLICKHOUSE_PASSWORD,
+          database: e.CLICKHOUSE_DATABASE,
+        }
+      : { mode: 'embedded', path: path.join(dataDir, 'clickhouse') },
+    cluster: e.CLICKHOUSE_CLUSTER,
+    eventRetentionMs: e.EVENT_RETENTION,
+    ingestMaxBatchRows: e.INGEST_MAX_BATCH_ROWS,
+    ingestMaxWaitMs: e.INGEST_MAX_WAIT_MS,
+    apiKeyCacheTtlMs: e.API_KEY_CACHE_TTL_MS,
+  };
+}

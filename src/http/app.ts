@@ -1,0 +1,50 @@
+import Koa from 'koa';
+import { Router } from '@koa/router';
+import type { Deps } from './deps.js';
+import type { State } from './context.js';
+import { accessLog } from './middleware/access-log.js';
+import { authenticate } from './middleware/auth.js';
+import { errors } from './middleware/errors.js';
+import { jsonBody } from './middleware/json-body.js';
+import { httpMetrics } from './middleware/metrics.js';
+import { requestId } from './middleware/request-id.js';
+import { createApiKey, createTenant, listApiKeys, listTenants, revokeApiKey } from './routes/admin/handlers.js';
+import { ingestEvents } from './routes/events/ingest.js';
+import { listEvents } from './routes/events/list.js';
+import { maxBodyBytes } from './routes/events/schema.js';
+import { live, metrics, ready } from './routes/health/handlers.js';
+import { getHistory, getUsage } from './routes/usage/handlers.js';
+
+export function createApp(deps: Deps): Koa<State> {
+  const app = new Koa<State>({ proxy: false });
+  app.silent = true;
+
+  // Unauthenticated: probes and Prometheus scrapes. They expose no tenant data.
+  const open = new Router<State>();
+  open.get('/health/live', live());
+  open.get('/health/ready', ready(deps));
+  open.get('/metrics', metrics(deps));
+
+  const api = new Router<State>();
+  api.use(authenticate(deps.keys));
+  api.post('/v1/events/ingest', ingestEvents(deps));
+  api.get('/v1/events', listEvents(deps));
+  api.get('/v1/usage', getUsage(deps));
+  api.get('/v1/usage/history', getHistory(deps));
+  api.post('/v1/admin/tenants', createTenant(deps));
+  api.get('/v1/admin/tenants', listTenants(deps));
+  api.post('/v1/admin/api-keys', createApiKey(deps));
+  api.get('/v1/admin/api-keys', listApiKeys(deps));
+  api.post('/v1/admin/api-keys/:id/revoke', revokeApiKey(deps));
+  api.delete('/v1/admin/api-keys/:id', revokeApiKey(deps));
+
+  app.use(requestId(deps.log));
+  app.use(accessLog());
+  app.use(httpMetrics(deps.metrics));
+  app.use(errors());
+  app.use(jsonBody(maxBodyBytes));
+  app.use(open.routes());
+  app.use(api.routes());
+  app.use(api.allowedMethods({ throw: false }));
+  return app;
+}

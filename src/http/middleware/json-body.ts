@@ -1,0 +1,40 @@
+import type { Middleware } from 'koa';
+import type { State } from '../context.js';
+import { HttpError } from '../errors.js';
+
+/**
+ * Parses JSON bodies of POST/PUT/PATCH requests into ctx.state.body. A declared Content-Length over the limit is
+ * refused before reading; a streamed body is cut off at the limit. 415 for other content types.
+ */
+export function jsonBody(limitBytes: number): Middleware<State> {
+  return async (ctx, next) => {
+    if (!['POST', 'PUT', 'PATCH'].includes(ctx.method)) return next();
+    const length = Number(ctx.get('content-length') || 0);
+    const hasBody = length > 0 || ctx.get('transfer-encoding') !== '';
+    if (hasBody && !ctx.is('application/json')) {
+      throw new HttpError(415, 'unsupported_media_type', 'send the body as application/json');
+    }
+    if (length > limitBytes) throw tooLarge(limitBytes);
+    if (!hasBody) {
+      ctx.state.body = undefined;
+      return next();
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    // Past the limit the rest is drained, not kept, so the client still receives its 413.
+    for await (const chunk of ctx.req) {
+      size += (chunk as Buffer).length;
+      if (size <= limitBytes) chunks.push(chunk as Buffer);
+    }
+    if (size > limitBytes) throw tooLarge(limitBytes);
+    try {
+      ctx.state.body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch (err) {
+      throw new HttpError(400, 'invalid_json', `body is not valid JSON: ${(err as Error).message}`);
+    }
+    await next();
+  };
+}
+
+const tooLarge = (limit: number) =>
+  new HttpError(413, 'payload_too_large', `body exceeds ${limit} bytes; split the batch`);

@@ -1,0 +1,82 @@
+import type { Deps } from '../../deps.js';
+import { parseBody, parseQuery, requireScope, requireTenant, type Ctx } from '../../context.js';
+import { HttpError } from '../../errors.js';
+import type { ApiKeyRecord } from '../../../auth/keys.js';
+import { createKeySchema, createTenantSchema, listKeysQuerySchema } from './schema.js';
+
+function requireRoot(ctx: Ctx) {
+  const p = requireScope(ctx, 'admin');
+  if (!p.root) throw new HttpError(403, 'forbidden', 'only the service admin key manages tenants');
+  return p;
+}
+
+const publicKey = (k: ApiKeyRecord) => ({
+  id: k.id,
+  tenantId: k.tenant_id || null,
+  name: k.name,
+  prefix: k.key_prefix,
+  scopes: k.scopes,
+  createdBy: k.created_by,
+  createdAt: k.created_at,
+  revokedAt: k.revoked_at || null,
+});
+
+/** POST /v1/admin/tenants: 201 when created, 200 when it already existed with the same zone, 409 otherwise. */
+export function createTenant(deps: Deps) {
+  return async (ctx: Ctx) => {
+    requireRoot(ctx);
+    const body = parseBody(ctx, createTenantSchema);
+    const { created, tenant } = await deps.tenants.create(body.id, body.timezone);
+    if (!created && tenant.timezone !== body.timezone) {
+      throw new HttpError(409, 'tenant_exists', `tenant ${body.id} exists with time zone ${tenant.timezone}`);
+    }
+    ctx.status = created ? 201 : 200;
+    ctx.body = { id: tenant.id, timezone: tenant.timezone, createdAt: tenant.created_at, created };
+  };
+}
+
+export function listTenants(deps: Deps) {
+  return async (ctx: Ctx) => {
+    requireRoot(ctx);
+    ctx.body = { tenants: (await deps.tenants.list()).map((t) => ({ id: t.id, timezone: t.timezone, createdAt: t.created_at })) };
+  };
+}
+
+/** POST /v1/admin/api-keys: the secret is in this response only; it is stored as a hash. */
+export function createApiKey(deps: Deps) {
+  return async (ctx: Ctx) => {
+    const p = requireScope(ctx, 'admin');
+    const body = parseBody(ctx, createKeySchema);
+    const tenantId = body.tenantId ?? null;
+    if (tenantId === null && !p.root) throw new HttpError(403, 'forbidden', 'only the service admin key creates analyst keys');
+    if (tenantId !== null) {
+      requireTenant(ctx, tenantId);
+      if (!(await deps.tenants.get(tenantId))) throw new HttpError(404, 'unknown_tenant', `unknown tenant: ${tenantId}`);
+    }
+    const { id, key } = await deps.keys.create({ tenantId, scopes: body.scopes, name: body.name, createdBy: p.keyId });
+    ctx.status = 201;
+    ctx.body = { id, key, tenantId, scopes: body.scopes, name: body.name };
+  };
+}
+
+export function listApiKeys(deps: Deps) {
+  return async (ctx: Ctx) => {
+    const p = requireScope(ctx, 'admin');
+    const q = parseQuery(ctx, listKeysQuerySchema);
+    const tenantId = p.root ? (q.tenantId ?? null) : p.tenantId;
+    if (q.tenantId) requireTenant(ctx, q.tenantId);
+    ctx.body = { keys: (await deps.keys.list(tenantId)).map(publicKey) };
+  };
+}
+
+export function revokeApiKey(deps: Deps) {
+  return async (ctx: Ctx) => {
+    const p = requireScope(ctx, 'admin');
+    const record = await deps.keys.find(String(ctx.params.id));
+    if (!record || (!p.root && record.tenant_id !== p.tenantId)) {
+      throw new HttpError(404, 'not_found', `no API key ${ctx.params.id}`);
+    }
+    if (!record.revoked_at) await deps.keys.revoke(record);
+    ctx.body = publicKey((await deps.keys.find(record.id))!);
+  };
+}

@@ -1,0 +1,25 @@
+import { z } from 'zod';
+import { customerRefSchema, metricSchema, tenantIdSchema } from '../../../ingest/event.js';
+import { periodPattern } from '../../../time/period.js';
+
+export const usageQuerySchema = z.strictObject({
+  tenantId: tenantIdSchema,
+  metric: metricSchema,
+  customerRef: customerRefSchema.optional(),
+  period: z.string().regex(periodPattern, 'must be YYYY-MM').optional(),
+});
+
+export const historyQuerySchema = z
+  .strictObject({
+    tenantId: tenantIdSchema,
+    metric: metricSchema,
+    customerRef: customerRefSchema.optional(),
+    since: z.iso.datetime({ offset: true }),
+    until: z.iso.datetime({ offset: true }),
+    step: z.enum(['hour', 'day']).default('hour'),
+  })
+  .refine((q) => Date.parse(q.since) < Date.parse(q.until), { message: 'since must be before until', path: ['since'] })
+  .refine((q) => (Date.parse(q.until) - Date.parse(q.since)) / (q.step === 'hour' ? 3600_000 : 86_400_000) <= 10_000, {
+    message: 'window holds more than 10000 steps; narrow it or use step=day',
+    path: ['until'],
+  });

@@ -1,0 +1,110 @@
+import { z } from 'zod';
+import { fingerprint } from './identity.js';
+import { parseQuantity } from './quantity.js';
+import { parseTimestamp, toClickHouseTime } from './timestamp.js';
+import { periodOf } from '../time/period.js';
+
+export const identifier = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
+export const tenantIdSchema = z.string().min(1).max(64).regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lowercase letters, digits, _ or -');
+export const metricSchema = z.string().min(1).max(128).regex(identifier, 'must be letters, digits, _ . : or -');
+export const customerRefSchema = z.string().min(1).max(255);
+
+const maxMetaBytes = 4096;
+const maxFutureMs = 5 * 60_000;
+
+/** The event as clients send it. Quantity and ts are checked beyond their type below. */
+export const eventSchema = z.strictObject({
+  tenantId: tenantIdSchema,
+  metric: metricSchema,
+  customerRef: customerRefSchema,
+  resourceId: z.string().max(255).optional(),
+  quantity: z.union([z.number(), z.string()]),
+  ts: z.string().max(64),
+  idempotencyKey: z.string().min(1).max(255).optional(),
+  meta: z
+    .record(z.string(), z.string())
+    .optional()
+    .refine((m) => m === undefined || Buffer.byteLength(JSON.stringify(m)) <= maxMetaBytes, {
+      message: `must be at most ${maxMetaBytes} bytes as JSON`,
+    }),
+  source: z.string().max(128).optional(),
+});
+
+/** A validated event, ready to insert: field names are the `events` columns. */
+export type EventRow = {
+  tenant_id: string;
+  idempotency_key: string;
+  metric: string;
+  customer_ref: string;
+  resource_id: string;
+  quantity: string;
+  ts: string;
+  period: string;
+  meta: Record<string, string>;
+  source: string;
+  payload_hash: string;
+};
+
+export type EventError = { code: 'invalid_event' | 'timestamp_out_of_range'; message: string; field?: string };
+
+export type PrepareResult = { ok: true; row: EventRow } | { ok: false; idempotencyKey?: string; error: EventError };
+
+export type PrepareContext = {
+  nowMs: number;
+  retentionMs: number;
+  timeZoneOf: (tenantId: string) => string;
+};
+
+/** Validates and normalises one event. `field` paths are relative to the event (`quantity`, `meta.region`). */
+export function prepareEvent(input: unknown, ctx: PrepareContext): PrepareResult {
+  const parsed = eventSchema.safeParse(input);
+  const rawKey =
+    typeof input === 'object' && input !== null && typeof (input as { idempotencyKey?: unknown }).idempotencyKey === 'string'
+      ? ((input as { idempotencyKey: string }).idempotencyKey.slice(0, 255))
+      : undefined;
+  const fail = (error: EventError): PrepareResult => (rawKey === undefined ? { ok: false, error } : { ok: false, idempotencyKey: rawKey, error });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return fail({ code: 'invalid_event', message: issue.message, field: issue.path.join('.') });
+  }
+  const e = parsed.data;
+  const quantity = parseQuantity(e.quantity);
+  if (!quantity.ok) return fail({ code: 'invalid_event', message: `quantity ${quantity.message}`, field: 'quantity' });
+  const tsMs = parseTimestamp(e.ts);
+  if (tsMs === null) {
+    return fail({ code: 'invalid_event', message: 'ts must be an ISO 8601 timestamp with a zone, e.g. 2026-11-25T10:00:00Z', field: 'ts' });
+  }
+  if (tsMs > ctx.nowMs + maxFutureMs) {
+    return fail({ code: 'timestamp_out_of_range', message: 'ts is more than 5 minutes in the future', field: 'ts' });
+  }
+  if (tsMs < ctx.nowMs - ctx.retentionMs) {
+    return fail({ code: 'timestamp_out_of_range', message: 'ts is older than the event retention (EVENT_RETENTION)', field: 'ts' });
+  }
+  const content = {
+    tenantId: e.tenantId,
+    metric: e.metric,
+    customerRef: e.customerRef,
+    resourceId: e.resourceId ?? '',
+    quantity: quantity.value,
+    tsMs,
+    meta: e.meta ?? {},
+    source: e.source ?? '',
+  };
+  const { payloadHash, derivedKey } = fingerprint(content);
+  return {
+    ok: true,
+    row: {
+      tenant_id: content.tenantId,
+      idempotency_key: e.idempotencyKey ?? derivedKey,
+      metric: content.metric,
+      customer_ref: content.customerRef,
+      resource_id: content.resourceId,
+      quantity: content.quantity,
+      ts: toClickHouseTime(tsMs),
+      period: periodOf(tsMs, ctx.timeZoneOf(content.tenantId)),
+      meta: content.meta,
+      source: content.source,
+      payload_hash: payloadHash,
+    },
+  };
+}

@@ -1,0 +1,29 @@
+// ISO 8601 with an explicit zone: a timestamp without one is ambiguous and would bill the wrong hour.
+const isoWithZone = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** Epoch milliseconds of an ISO 8601 timestamp with a zone, or null. Sub-millisecond digits are truncated. */
+export function parseTimestamp(text: string): number | null {
+  const m = isoWithZone.exec(text);
+  if (!m) return null;
+  const [, y, mo, d, h, mi, s, frac, zone] = m;
+  const year = Number(y);
+  const month = Number(mo);
+  const day = Number(d);
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth) return null;
+  if (Number(h) > 23 || Number(mi) > 59 || Number(s ?? 0) > 59) return null;
+  let offsetMin = 0;
+  if (zone !== 'Z') {
+    const sign = zone![0] === '-' ? -1 : 1;
+    const [oh, om] = zone!.slice(1).split(':').map(Number) as [number, number];
+    if (oh > 23 || om > 59) return null;
+    offsetMin = sign * (oh * 60 + om);
+  }
+  const ms = Number((frac ?? '').padEnd(3, '0').slice(0, 3));
+  return Date.UTC(year, month - 1, day, Number(h), Number(mi), Number(s ?? 0), ms) - offsetMin * 60_000;
+}
+
+/** `2026-11-25 10:00:00.123`: the text form ClickHouse reads into DateTime64(3, 'UTC'). */
+export function toClickHouseTime(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+}

@@ -1,0 +1,164 @@
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../ops/metrics.js';
+import { loadSql } from '../storage/sql.js';
+import type { EventRow } from './event.js';
+
+export type WriteOutcome = 'accepted' | 'duplicate' | 'conflict';
+
+type Waiting = { rows: EventRow[]; resolve: (o: WriteOutcome[]) => void; reject: (e: unknown) => void };
+
+export class StorageUnavailableError extends Error {}
+
+export type WriterOptions = { maxRows: number; maxWaitMs: number; lookupChunk?: number };
+
+/**
+ * Group commit: concurrent requests queue their validated rows; one loop takes a group, looks up which keys are
+ * already stored, inserts only new keys in one large INSERT, and answers each request only after that INSERT
+ * returned. The loop runs one group at a time, which serialises dedupe for every tenant in this process: two
+ * requests carrying the same key can never both insert it, and counters (materialized views) count it once.
+ */
+export class IngestWriter {
+  private queue: Waiting[] = [];
+  private queuedRows = 0;
+  private running = false;
+  private closed = false;
+  private idle: Array<() => void> = [];
+
+  constructor(
+    private readonly client: ClickHouseClient,
+    private readonly opts: WriterOptions,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {}
+
+  write(rows: EventRow[]): Promise<WriteOutcome[]> {
+    if (this.closed) return Promise.reject(new StorageUnavailableError('ingest is shutting down'));
+    if (rows.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ rows, resolve, reject });
+      this.queuedRows += rows.length;
+      if (!this.running) void this.run();
+    });
+  }
+
+  /** Stops taking writes and waits for queued groups to commit. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (!this.running && this.queue.length === 0) return;
+    await new Promise<void>((resolve) => this.idle.push(resolve));
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.queue.length > 0) {
+        // Wait briefly for more requests unless a full group is already queued: fewer, larger inserts.
+        if (this.queuedRows < this.opts.maxRows && this.opts.maxWaitMs > 0) {
+          await new Promise((r) => setTimeout(r, this.opts.maxWaitMs));
+        }
+        const group = this.takeGroup();
+        try {
+          const outcomes = await this.commit(group.flatMap((w) => w.rows));
+          let offset = 0;
+          for (const w of group) {
+            w.resolve(outcomes.slice(offset, offset + w.rows.length));
+            offset += w.rows.length;
+          }
+        } catch (err) {
+          this.log.error({ err }, 'ingest commit failed');
+          const error = new StorageUnavailableError('storage is unavailable; nothing from this request was stored, retry');
+          for (const w of group) w.reject(error);
+        }
+      }
+    } finally {
+      this.running = false;
+      for (const resolve of this.idle.splice(0)) resolve();
+    }
+  }
+
+  private takeGroup(): Waiting[] {
+    const group: Waiting[] = [];
+    let rows = 0;
+    while (this.queue.length > 0 && (group.length === 0 || rows + this.queue[0]!.rows.length <= this.opts.maxRows)) {
+      const w = this.queue.shift()!;
+      group.push(w);
+      rows += w.rows.length;
+    }
+    this.queuedRows -= rows;
+    return group;
+  }
+
+  private async commit(rows: EventRow[]): Promise<WriteOutcome[]> {
+    const started = performance.now();
+    const stored = await this.lookup(rows);
+    const seen = new Map<string, string>();
+    const fresh: EventRow[] = [];
+    const outcomes = rows.map((row): WriteOutcome => {
+      const id = `${row.tenant_id}\u0000${row.idempotency_key}`;
+      const known = stored.get(id) ?? seen.get(id);
+      if (known !== undefined) return known === row.payload_hash ? 'duplicate' : 'conflict';
+      seen.set(id, row.payload_hash);
+      fresh.push(row);
+      return 'accepted';
+    });
+    if (fresh.length > 0) await this.insert(fresh);
+    this.metrics.ingestBatchRows.observe(rows.length);
+    this.metrics.ingestCommitDuration.observe((performance.now() - started) / 1000);
+    return outcomes;
+  }
+
+  /** Stored fingerprints of the group's keys, keyed by tenant + key. */
+  private async lookup(rows: EventRow[]): Promise<Map<string, string>> {
+    const byTenant = new Map<string, Set<string>>();
+    for (const r of rows) {
+      let keys = byTenant.get(r.tenant_id);
+      if (!keys) byTenant.set(r.tenant_id, (keys = new Set()));
+      keys.add(r.idempotency_key);
+    }
+    const stored = new Map<string, string>();
+    // Chunked so a server's URL-borne query parameters stay well under its 1 MiB URI limit.
+    const chunk = this.opts.lookupChunk ?? 5000;
+    for (const [tenantId, keySet] of byTenant) {
+      const keys = [...keySet];
+      for (let i = 0; i < keys.length; i += chunk) {
+        const rs = await this.client.query({
+          query: loadSql('ingest/lookup_keys'),
+          query_params: { tenantId, keys: keys.slice(i, i + chunk) },
+          format: 'JSONCompactEachRow',
+        });
+        for (const [key, hash] of await rs.json<[string, string]>()) stored.set(`${tenantId}\u0000${key}`, hash);
+      }
+    }
+    return stored;
+  }
+
+  /**
+   * One INSERT for the group. A retry after an ambiguous failure carries the same deduplication token, so a block
+   * that did land is dropped instead of counted twice, in events and in the counters' materialized views.
+   * The token is ours (a UUID), and it sits in the statement's SETTINGS clause: per-call settings would outlive
+   * the call on an embedded connection.
+   */
+  private async insert(rows: EventRow[]): Promise<void> {
+    const token = randomUUID();
+    const statement =
+      `INSERT INTO events SETTINGS insert_deduplication_token = '${token}', ` +
+      'deduplicate_blocks_in_dependent_materialized_views = 1 FORMAT JSONEachRow';
+    let body = '';
+    for (const r of rows) body += JSON.stringify(r) + '\n';
+    const attempts = 3;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await this.client.exec({ query: statement, values: Readable.from([body]) });
+        result.stream.resume();
+        return;
+      } catch (err) {
+        if (attempt >= attempts) throw err;
+        this.log.warn({ err, attempt }, 'events insert failed; retrying with the same deduplication token');
+        await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+      }
+    }
+  }
+}

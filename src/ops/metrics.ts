@@ -1,0 +1,43 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** One registry per service instance, so tests can run several instances in one process without clashes. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests by method, matched route template and status code',
+      labelNames: ['method', 'route', 'status_code'] as const,
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request duration by method, matched route template and status code',
+      labelNames: ['method', 'route', 'status_code'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    eventsIngested: new Counter({
+      name: 'events_ingested_total',
+      help: 'Events received by ingest, by tenant and result (accepted, duplicate, rejected)',
+      labelNames: ['tenant', 'result'] as const,
+      registers: [registry],
+    }),
+    ingestBatchRows: new Histogram({
+      name: 'ingest_commit_rows',
+      help: 'Rows per group-committed INSERT into events',
+      buckets: [1, 10, 100, 1000, 2500, 5000, 10000, 20000, 50000],
+      registers: [registry],
+    }),
+    ingestCommitDuration: new Histogram({
+      name: 'ingest_commit_duration_seconds',
+      help: 'Time for one group commit: key lookup plus INSERT',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * Billing periods are calendar months in the tenant's IANA time zone (UTC by default).
+ * A period is named by its local month, `YYYY-MM`; its bounds are UTC instants.
+ */
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatter(timeZone: string): Intl.DateTimeFormat {
+  let f = formatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
+    formatters.set(timeZone, f);
+  }
+  return f;
+}
+
+export function isValidTimeZone(timeZone: string): boolean {
+  try {
+    formatter(timeZone);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+type LocalParts = { year: number; month: number; day: number; hour: number; minute: number; second: number };
+
+function localParts(instantMs: number, timeZone: string): LocalParts {
+  const out: Record<string, number> = {};
+  for (const p of formatter(timeZone).formatToParts(new Date(instantMs))) {
+    if (p.type !== 'literal') out[p.type] = Number(p.value);
+  }
+  return out as LocalParts;
+}
+
+/** Offset of the zone from UTC at an instant, in ms (local = utc + offset). */
+function offsetAt(instantMs: number, timeZone: string): number {
+  const p = localParts(instantMs, timeZone);
+  const asUtc = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
+  return asUtc - Math.floor(instantMs / 1000) * 1000;
+}
+
+/** The UTC instant of local midnight on the first of a month (the earliest local time on that day if midnight is skipped). */
+function monthStart(year: number, month: number, timeZone: string): number {
+  const wall = Date.UTC(year, month - 1, 1);
+  let guess = wall - offsetAt(wall, timeZone);
+  guess = wall - offsetAt(guess, timeZone);
+  const p = localParts(guess, timeZone);
+  // A DST jump at midnight can land the guess on the previous day's evening or after 00:00; step to the first local instant of the 1st.
+  if (p.month !== month) guess += 3600_000;
+  return guess;
+}
+
+// Period lookups sit on the ingest hot path: zone offsets only change on the quarter hour, so cache per 15-minute bucket.
+const bucketMs = 15 * 60_000;
+const periodCache = new Map<string, string>();
+
+export function periodOf(instantMs: number, timeZone = 'UTC'): string {
+  if (timeZone === 'UTC') {
+    const d = new Date(instantMs);
+    return `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
+  }
+  const bucket = Math.floor(instantMs / bucketMs);
+  const key = `${timeZone}|${bucket}`;
+  let period = periodCache.get(key);
+  if (period === undefined) {
+    const p = localParts(instantMs, timeZone);
+    period = `${p.year}-${String(p.month).padStart(2, '0')}`;
+    // A bucket that straddles a month boundary (odd offsets) is not cached.
+    const end = localParts(bucket * bucketMs + bucketMs - 1, timeZone);
+    const start = localParts(bucket * bucketMs, timeZone);
+    if (start.month === end.month) {
+      if (periodCache.size > 100_000) periodCache.clear();
+      periodCache.set(key, period);
+    }
+  }
+  return period;
+}
+
+export const periodPattern = /^(\d{4})-(0[1-9]|1[0-2])$/;
+
+/** UTC bounds [start, end) of a period in a zone. */
+export function periodBounds(period: string, timeZone = 'UTC'): { start: Date; end: Date } {
+  const m = periodPattern.exec(period);
+  if (!m) throw new RangeError(`period must be YYYY-MM, got ${period}`);
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const next = month === 12 ? { year: year + 1, month: 1 } : { year, month: month + 1 };
+  return { start: new Date(monthStart(year, month, timeZone)), end: new Date(monthStart(next.year, next.month, timeZone)) };
+}
