@@ -9,7 +9,8 @@ const usage = `stripemeter <command>
 
 Commands:
   start      API and workers in one process (default)
-  api        the HTTP API only
+  api        the HTTP API only (no push job)
+  workers    the background workers (push job), with the API for health and metrics
   migrate    apply pending migrations and exit
 
 Configuration is read from environment variables; see README.md.`;
@@ -24,8 +25,9 @@ async function main(argv: string[]): Promise<number> {
   const log = createLogger(config.logLevel);
   switch (command) {
     case 'start':
-    case 'api': {
-      const service = await startService(config, log);
+    case 'api':
+    case 'workers': {
+      const service = await startService(config, log, { workers: command !== 'api' });
       const shutdown = (signal: string) => {
         log.info({ signal }, 'shutting down');
         service.stop().then(

@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { keyMode } from './stripe/client.js';
 import { parseDuration } from './time/duration.js';
+import { cronFor } from './ops/schedule.js';
 
 const duration = (fallback: string) =>
   z
@@ -35,6 +37,20 @@ const envSchema = z.object({
   INGEST_MAX_BATCH_ROWS: z.coerce.number().int().min(1000).max(1_000_000).default(20_000),
   INGEST_MAX_WAIT_MS: z.coerce.number().int().min(0).max(1000).default(4),
   API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(5000),
+  STRIPE_SECRET_KEY: optionalString.pipe(
+    z.string().regex(/^(sk|rk)_(test|live)_[A-Za-z0-9_]+$/, 'must be a Stripe secret or restricted key (sk_/rk_)').optional(),
+  ),
+  STRIPE_API_BASE: optionalString.pipe(z.url().optional()),
+  STRIPE_SANDBOX_PORT: z.coerce.number().int().min(0).max(65535).default(12111),
+  STRIPE_MAX_RPS: z.coerce.number().positive().max(10_000).optional(),
+  STRIPE_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(256).default(16),
+  STRIPE_TIMEOUT: duration('PT20S'),
+  PUSH_INTERVAL: duration('PT10S').refine((ms) => cronFor(ms) !== null, {
+    message: 'must divide a minute, an hour or a day evenly (PT5S, PT10S, PT1M, PT15M, PT1H...)',
+  }),
+  PUSH_LAG_THRESHOLD: duration('PT5M'),
+  PUSH_SETTLE_AFTER: duration('PT23H'),
+  PUSH_FAILED_RETRY: duration('PT1M'),
 });
 
 export type Config = {
@@ -52,6 +68,15 @@ export type Config = {
   ingestMaxBatchRows: number;
   ingestMaxWaitMs: number;
   apiKeyCacheTtlMs: number;
+  stripe: {
+    secretKey: string | undefined;
+    apiBase: string | undefined;
+    sandboxPort: number;
+    maxRps: number;
+    maxInFlight: number;
+    timeoutMs: number;
+  };
+  push: { intervalMs: number; lagThresholdMs: number; settleAfterMs: number; failedRetryMs: number };
 };
 
 export class ConfigError extends Error {}
@@ -86,5 +111,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ingestMaxBatchRows: e.INGEST_MAX_BATCH_ROWS,
     ingestMaxWaitMs: e.INGEST_MAX_WAIT_MS,
     apiKeyCacheTtlMs: e.API_KEY_CACHE_TTL_MS,
+    stripe: {
+      secretKey: e.STRIPE_SECRET_KEY,
+      apiBase: e.STRIPE_API_BASE,
+      sandboxPort: e.STRIPE_SANDBOX_PORT,
+      // Stripe allows 1,000 meter event calls/s in live mode and about 25 operations/s in test mode.
+      maxRps: e.STRIPE_MAX_RPS ?? { live: 500, test: 20, sandbox: 200 }[keyMode(e.STRIPE_SECRET_KEY)],
+      maxInFlight: e.STRIPE_MAX_IN_FLIGHT,
+      timeoutMs: e.STRIPE_TIMEOUT,
+    },
+    push: {
+      intervalMs: e.PUSH_INTERVAL,
+      lagThresholdMs: e.PUSH_LAG_THRESHOLD,
+      settleAfterMs: e.PUSH_SETTLE_AFTER,
+      failedRetryMs: e.PUSH_FAILED_RETRY,
+    },
   };
 }

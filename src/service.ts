@@ -9,8 +9,16 @@ import { IngestWriter } from './ingest/writer.js';
 import { createLogger, type Logger } from './log.js';
 import { migrationsCheck, storageCheck } from './ops/health.js';
 import { createMetrics } from './ops/metrics.js';
+import { PeriodicJob } from './ops/schedule.js';
 import { openStorage } from './storage/client.js';
 import { migrate } from './storage/migrations.js';
+import { seedDemo } from './stripe/demo.js';
+import { stripeCheck } from './stripe/health.js';
+import { PushLedger } from './stripe/ledger.js';
+import { StripeLimiter } from './stripe/limiter.js';
+import { MappingStore } from './stripe/mappings.js';
+import { PushEngine, type CycleResult } from './stripe/push.js';
+import { openStripe } from './stripe/runtime.js';
 import { TenantStore } from './tenants/store.js';
 
 export type RunningService = {
@@ -18,32 +26,79 @@ export type RunningService = {
   port: number;
   adminKey: string;
   deps: Deps;
-  /** Stops taking connections, finishes in-flight requests and queued ingest, then closes storage. */
+  /** Stops taking connections, finishes in-flight requests, queued ingest and a running push cycle, then closes storage. */
   stop(): Promise<void>;
 };
 
-export async function startService(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningService> {
+export type ServiceOptions = {
+  /** Run the background workers (push job) in this process: `start` and `workers` do, `api` does not. */
+  workers: boolean;
+};
+
+export async function startService(
+  config: Config,
+  log: Logger = createLogger(config.logLevel),
+  options: ServiceOptions = { workers: true },
+): Promise<RunningService> {
   const storage = await openStorage(config);
+  const closers: Array<() => Promise<void>> = [() => storage.close()];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close();
+  };
   try {
     const { applied } = await migrate(storage.jobs, { cluster: config.cluster }, undefined, (m) => log.info(m));
     if (applied.length) log.info({ applied }, 'migrations applied');
     const admin = resolveAdminKey(config.dataDir, config.adminKey);
     log.info({ source: admin.source }, 'admin key loaded');
     const tenants = new TenantStore(storage.api);
+    const mappings = new MappingStore(storage.api);
+    const stripe = await openStripe(config, log);
+    closers.push(() => stripe.close());
     if (config.demoTenant) {
       const { created } = await tenants.create('demo', 'UTC');
       if (created) log.info('created demo tenant');
+      if (stripe.mode === 'sandbox') await seedDemo(stripe.client, mappings, log);
     }
     const metrics = createMetrics();
+
+    const engine = new PushEngine(
+      new PushLedger(storage.jobs),
+      stripe.client,
+      new StripeLimiter(config.stripe.maxRps, config.stripe.maxInFlight),
+      async (tenantId) => (await tenants.get(tenantId))?.timezone ?? 'UTC',
+      metrics,
+      log.child({ component: 'push' }),
+      { maxAttemptsPerCycle: 5, settleAfterMs: config.push.settleAfterMs, failedRetryBaseMs: config.push.failedRetryMs, backoffBaseMs: 200 },
+    );
+    let authError: string | null = null;
+    const pushJob = new PeriodicJob<CycleResult>(
+      'push',
+      config.push.intervalMs,
+      async (tenantId) => {
+        const result = await engine.cycle(tenantId);
+        if (result.authError) authError = result.authError;
+        else if (result.acked > 0) authError = null;
+        return result;
+      },
+      log,
+    );
+
     const deps: Deps = {
       config,
       log,
       storage,
       metrics,
       tenants,
+      mappings,
+      stripe,
+      push: { engine, job: pushJob, workersHere: options.workers },
       keys: new ApiKeyStore(storage.api, admin.key, config.apiKeyCacheTtlMs),
       writer: new IngestWriter(storage.ingest, { maxRows: config.ingestMaxBatchRows, maxWaitMs: config.ingestMaxWaitMs }, metrics, log),
-      checks: [storageCheck(storage.api), migrationsCheck(storage.api)],
+      checks: [
+        storageCheck(storage.api),
+        migrationsCheck(storage.api),
+        stripeCheck(stripe, options.workers ? { engine, authError: () => authError } : undefined, storage.api, config.push.lagThresholdMs),
+      ],
     };
     const server = http.createServer(createApp(deps).callback());
     server.keepAliveTimeout = 65_000;
@@ -53,7 +108,11 @@ export async function startService(config: Config, log: Logger = createLogger(co
     });
     const { port } = server.address() as AddressInfo;
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-    log.info({ url, storage: storage.mode }, 'stripemeter listening');
+    if (options.workers) {
+      pushJob.start();
+      closers.push(() => pushJob.stop());
+    }
+    log.info({ url, storage: storage.mode, stripe: stripe.mode, workers: options.workers }, 'stripemeter listening');
 
     let stopping: Promise<void> | undefined;
     const stop = () =>
@@ -63,12 +122,12 @@ export async function startService(config: Config, log: Logger = createLogger(co
           server.closeIdleConnections();
         });
         await deps.writer.close();
-        await storage.close();
+        await closeAll();
         log.info('stopped');
       })());
     return { url, port, adminKey: admin.key, deps, stop };
   } catch (err) {
-    await storage.close();
+    await closeAll();
     throw err;
   }
 }

@@ -14,6 +14,9 @@ import { listEvents } from './routes/events/list.js';
 import { maxBodyBytes } from './routes/events/schema.js';
 import { live, metrics, ready } from './routes/health/handlers.js';
 import { getHistory, getUsage } from './routes/usage/handlers.js';
+import { createMapping, deleteMapping, getMapping, listMappings, updateMapping } from './routes/mappings/handlers.js';
+import { listCustomers, putCustomer } from './routes/customers/handlers.js';
+import { pushRun, pushStatus } from './routes/push/handlers.js';
 
 export function createApp(deps: Deps): Koa<State> {
   const app = new Koa<State>({ proxy: false });
@@ -27,6 +30,8 @@ export function createApp(deps: Deps): Koa<State> {
 
   const api = new Router<State>();
   api.use(authenticate(deps.keys));
+  // After authentication: an anonymous caller gets its 401 without the service reading (up to 5 MB of) its body.
+  api.use(jsonBody(maxBodyBytes));
   api.post('/v1/events/ingest', ingestEvents(deps));
   api.get('/v1/events', listEvents(deps));
   api.get('/v1/usage', getUsage(deps));
@@ -37,12 +42,20 @@ export function createApp(deps: Deps): Koa<State> {
   api.get('/v1/admin/api-keys', listApiKeys(deps));
   api.post('/v1/admin/api-keys/:id/revoke', revokeApiKey(deps));
   api.delete('/v1/admin/api-keys/:id', revokeApiKey(deps));
+  api.post('/v1/mappings', createMapping(deps));
+  api.get('/v1/mappings', listMappings(deps));
+  api.get('/v1/mappings/:tenantId/:metric', getMapping(deps));
+  api.put('/v1/mappings/:tenantId/:metric', updateMapping(deps));
+  api.delete('/v1/mappings/:tenantId/:metric', deleteMapping(deps));
+  api.post('/v1/customers', putCustomer(deps));
+  api.get('/v1/customers', listCustomers(deps));
+  api.get('/v1/push/status', pushStatus(deps));
+  api.post('/v1/push/run', pushRun(deps));
 
   app.use(requestId(deps.log));
   app.use(accessLog());
   app.use(httpMetrics(deps.metrics));
   app.use(errors());
-  app.use(jsonBody(maxBodyBytes));
   app.use(open.routes());
   app.use(api.routes());
   app.use(api.allowedMethods({ throw: false }));

@@ -5,6 +5,10 @@ import type { Logger } from '../log.js';
 import type { Check } from '../ops/health.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Storage } from '../storage/client.js';
+import type { MappingStore } from '../stripe/mappings.js';
+import type { CycleResult, PushEngine } from '../stripe/push.js';
+import type { StripeRuntime } from '../stripe/runtime.js';
+import type { PeriodicJob } from '../ops/schedule.js';
 import type { TenantStore } from '../tenants/store.js';
 
 /** What route handlers need, built once by the service and passed down. */
@@ -17,4 +21,8 @@ export type Deps = {
   keys: ApiKeyStore;
   writer: IngestWriter;
   checks: Check[];
+  mappings: MappingStore;
+  stripe: StripeRuntime;
+  /** The push job; `workersHere` is false in an `api`-only process, which must not push. */
+  push: { engine: PushEngine; job: PeriodicJob<CycleResult>; workersHere: boolean };
 };

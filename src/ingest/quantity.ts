@@ -14,7 +14,11 @@ export function parseQuantity(input: unknown): QuantityResult {
     text = input.toString();
     if (text.includes('e')) {
       if (input < 1) return { ok: false, message: `has more than ${maxFractionDigits} decimal places; send a decimal string` };
-      text = BigInt(input).toString();
+      // Expand the shortest round-trip digits (`1e+23` -> 1 and 23 zeros), as for every other number; BigInt(input)
+      // would give the binary value instead (99999999999999991611392). Exponents here are >= 21, mantissas <= 17 digits.
+      const [mantissa = '', exponent = '0'] = text.split('e+');
+      const [int = '', frac = ''] = mantissa.split('.');
+      text = int + frac.padEnd(Number(exponent), '0');
     }
   } else if (typeof input === 'string') {
     text = input.trim();

@@ -9,7 +9,7 @@ export function parseTimestamp(text: string): number | null {
   const year = Number(y);
   const month = Number(mo);
   const day = Number(d);
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const daysInMonth = new Date(utc(year, month, 0)).getUTCDate();
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth) return null;
   if (Number(h) > 23 || Number(mi) > 59 || Number(s ?? 0) > 59) return null;
   let offsetMin = 0;
@@ -20,7 +20,15 @@ export function parseTimestamp(text: string): number | null {
     offsetMin = sign * (oh * 60 + om);
   }
   const ms = Number((frac ?? '').padEnd(3, '0').slice(0, 3));
-  return Date.UTC(year, month - 1, day, Number(h), Number(mi), Number(s ?? 0), ms) - offsetMin * 60_000;
+  return utc(year, month - 1, day, Number(h), Number(mi), Number(s ?? 0), ms) - offsetMin * 60_000;
+}
+
+/** Date.UTC without its mapping of years 0-99 to 1900-1999 (`0050-01-01` is year 50, not 1950). */
+function utc(year: number, monthIndex: number, day: number, h = 0, mi = 0, s = 0, ms = 0): number {
+  const d = new Date(0);
+  d.setUTCFullYear(year, monthIndex, day);
+  d.setUTCHours(h, mi, s, ms);
+  return d.getTime();
 }
 
 /** `2026-11-25 10:00:00.123`: the text form ClickHouse reads into DateTime64(3, 'UTC'). */

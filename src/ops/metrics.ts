@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
@@ -37,6 +37,50 @@ export function createMetrics() {
       name: 'ingest_commit_duration_seconds',
       help: 'Time for one group commit: key lookup plus INSERT',
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    stripePush: new Counter({
+      name: 'stripe_push_total',
+      help: 'Meter event deliveries by result: acked, failed (refused), retried, rate_limited, retry_later, settled',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    stripePushUnits: new Counter({
+      name: 'stripe_push_units_total',
+      help: 'Whole units acknowledged by Stripe (absolute value: corrections count as units moved)',
+      registers: [registry],
+    }),
+    stripeApiErrors: new Counter({
+      name: 'stripe_api_errors_total',
+      help: 'Failed Stripe calls by kind (rate_limited, transient, auth, permanent) and HTTP status (0: no response)',
+      labelNames: ['type', 'status'] as const,
+      registers: [registry],
+    }),
+    pushLag: new Gauge({
+      name: 'stripe_push_lag_seconds',
+      help: 'Age of the oldest mapped usage not yet acknowledged by Stripe',
+      registers: [registry],
+    }),
+    pushCycleDuration: new Histogram({
+      name: 'push_cycle_duration_seconds',
+      help: 'Duration of one push cycle',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    pushItems: new Gauge({
+      name: 'push_items',
+      help: 'Items with usage to push at the last cycle, by status: pending, unmapped, unpushable, error (ok: none due)',
+      labelNames: ['status'] as const,
+      registers: [registry],
+    }),
+    pushUnpushableUnits: new Gauge({
+      name: 'push_unpushable_units',
+      help: 'Whole units in periods Stripe no longer accepts (older than 35 days): need a manual invoice correction',
+      registers: [registry],
+    }),
+    pushUnmappedUnits: new Gauge({
+      name: 'push_unmapped_units',
+      help: 'Whole units of usage without an active meter or customer mapping',
       registers: [registry],
     }),
   };

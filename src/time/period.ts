@@ -32,6 +32,16 @@ export function isValidTimeZone(timeZone: string): boolean {
   }
 }
 
+/**
+ * The spelling of a zone that ClickHouse also accepts. Intl reads names case-insensitively, ClickHouse does not
+ * (`europe/berlin` would fail every query that passes the zone), so a name differing from Intl's canonical one only
+ * in case, or written all in lower case, takes the canonical spelling; an alias (`Asia/Kolkata`) is kept as given.
+ */
+export function canonicalTimeZone(timeZone: string): string {
+  const resolved = formatter(timeZone).resolvedOptions().timeZone;
+  return resolved.toLowerCase() === timeZone.toLowerCase() || timeZone === timeZone.toLowerCase() ? resolved : timeZone;
+}
+
 type LocalParts = { year: number; month: number; day: number; hour: number; minute: number; second: number };
 
 function localParts(instantMs: number, timeZone: string): LocalParts {

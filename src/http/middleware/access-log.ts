@@ -1,5 +1,6 @@
 import type { Middleware } from 'koa';
 import type { Ctx, State } from '../context.js';
+import { routeTemplate } from './metrics.js';
 
 const quiet = new Set(['/metrics', '/health/live', '/health/ready']);
 
@@ -13,7 +14,7 @@ export function accessLog(): Middleware<State> {
       const line = {
         method: ctx.method,
         path: ctx.path,
-        route: (ctx as unknown as Ctx)._matchedRoute,
+        route: routeTemplate(ctx as unknown as Ctx),
         status: ctx.status,
         ms: Math.round((performance.now() - started) * 10) / 10,
         keyId: ctx.state.principal?.keyId,

@@ -9,14 +9,24 @@ export function httpMetrics(metrics: Metrics): Middleware<State> {
     try {
       await next();
     } finally {
-      const matched = (ctx as unknown as Ctx)._matchedRoute;
       const labels = {
         method: ctx.method,
-        route: typeof matched === 'string' ? matched : 'unmatched',
+        route: routeTemplate(ctx as unknown as Ctx),
         status_code: String(ctx.status),
       };
       metrics.httpRequests.inc(labels);
       metrics.httpDuration.observe(labels, (performance.now() - started) / 1000);
     }
   };
+}
+
+/**
+ * The template of the route that matched path and method (`/v1/admin/api-keys/:id/revoke`), else `unmatched`. Taken
+ * from the router's matched layers, not `_matchedRoute`: router-level middleware (authentication, body parsing)
+ * overwrites that with its own catch-all pattern, which stays when it answers the request itself (401, 400, 413).
+ */
+export function routeTemplate(ctx: Ctx): string {
+  const layers = ((ctx as { matched?: unknown }).matched ?? []) as Array<{ path: unknown; methods: string[] }>;
+  const route = layers.findLast((l) => typeof l.path === 'string' && l.methods.includes(ctx.method));
+  return route ? (route.path as string) : 'unmatched';
 }

@@ -1,11 +1,15 @@
 import { z } from 'zod';
 import { scopes } from '../../../auth/keys.js';
 import { tenantIdSchema } from '../../../ingest/event.js';
-import { isValidTimeZone } from '../../../time/period.js';
+import { canonicalTimeZone, isValidTimeZone } from '../../../time/period.js';
 
 export const createTenantSchema = z.strictObject({
   id: tenantIdSchema,
-  timezone: z.string().default('UTC').refine(isValidTimeZone, { message: 'must be an IANA time zone such as Europe/Berlin' }),
+  timezone: z
+    .string()
+    .default('UTC')
+    .refine(isValidTimeZone, { message: 'must be an IANA time zone such as Europe/Berlin' })
+    .transform(canonicalTimeZone),
 });
 
 export const createKeySchema = z

@@ -1,0 +1,63 @@
+-- Local totals against what Stripe acknowledged, per (tenant, metric, customer, period).
+-- local_total = period counters + approved adjustments (exact decimals); Stripe receives whole units, so
+-- target = floor(local_total) and the fractional rest waits. delta = target - pushed_total (negative: a correction).
+-- With onlyChanged = 1 only items with something to send are returned (the push cycle), plus the items named in
+-- alsoKeys whatever their delta (items with an open intent); with 0, every item (status).
+WITH
+  local AS (
+    SELECT tenant_id, metric, customer_ref, period, sum(quantity) AS local_total
+    FROM (
+      SELECT tenant_id, metric, customer_ref, period, quantity
+      FROM usage_period_counters
+      WHERE {tenantId:String} = '' OR tenant_id = {tenantId:String}
+      UNION ALL
+      SELECT tenant_id, metric, customer_ref, period, delta AS quantity
+      FROM adjustments FINAL
+      WHERE status = 'approved' AND ({tenantId:String} = '' OR tenant_id = {tenantId:String})
+    )
+    GROUP BY tenant_id, metric, customer_ref, period
+  ),
+  pushed AS (
+    SELECT tenant_id, metric, customer_ref, period, pushed_total, seq
+    FROM pushed_totals FINAL
+    WHERE {tenantId:String} = '' OR tenant_id = {tenantId:String}
+  ),
+  items AS (
+    SELECT
+      if(l.tenant_id = '', p.tenant_id, l.tenant_id) AS item_tenant,
+      if(l.tenant_id = '', p.metric, l.metric) AS item_metric,
+      if(l.tenant_id = '', p.customer_ref, l.customer_ref) AS item_customer,
+      if(l.tenant_id = '', p.period, l.period) AS item_period,
+      l.local_total AS local_total,
+      toInt64(floor(l.local_total)) AS target,
+      p.pushed_total AS pushed,
+      p.seq AS pushed_seq
+    FROM local AS l
+    FULL OUTER JOIN pushed AS p
+      ON l.tenant_id = p.tenant_id AND l.metric = p.metric AND l.customer_ref = p.customer_ref AND l.period = p.period
+  )
+SELECT
+  item_tenant AS tenantId,
+  item_metric AS metric,
+  item_customer AS customerRef,
+  item_period AS period,
+  toString(local_total) AS localTotal,
+  target,
+  pushed,
+  pushed_seq AS seq,
+  target - pushed AS delta,
+  m.meter_id AS meterId,
+  m.event_name AS eventName,
+  m.active AS mappingActive,
+  c.stripe_customer_id AS stripeCustomerId
+FROM items
+LEFT JOIN (SELECT tenant_id, metric, meter_id, event_name, active FROM price_mappings FINAL WHERE deleted = 0) AS m
+  ON m.tenant_id = item_tenant AND m.metric = item_metric
+LEFT JOIN (SELECT tenant_id, customer_ref, stripe_customer_id FROM customer_mappings FINAL WHERE deleted = 0) AS c
+  ON c.tenant_id = item_tenant AND c.customer_ref = item_customer
+WHERE {onlyChanged:UInt8} = 0
+   OR target != pushed
+   OR has({alsoKeys:Array(Array(String))}, [item_tenant, item_metric, item_customer, item_period])
+ORDER BY tenantId, metric, customerRef, period
+-- join_use_nulls = 0: a missing side reads as '' / 0, which is what an unpushed or unmapped item means.
+SETTINGS join_use_nulls = 0

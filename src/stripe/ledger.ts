@@ -1,0 +1,129 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import { z } from 'zod';
+import { loadSql } from '../storage/sql.js';
+import { nextVersion } from '../storage/version.js';
+
+const int = z.union([z.number(), z.string()]).transform(Number);
+
+export const pushItem = z.object({
+  tenantId: z.string(),
+  metric: z.string(),
+  customerRef: z.string(),
+  period: z.string(),
+  localTotal: z.string(),
+  target: int,
+  pushed: int,
+  seq: int,
+  delta: int,
+  meterId: z.string(),
+  eventName: z.string(),
+  mappingActive: int.transform(Boolean),
+  stripeCustomerId: z.string(),
+});
+export type PushItem = z.infer<typeof pushItem>;
+
+export const intentStatuses = ['pending', 'acked', 'failed', 'superseded', 'expired', 'stuck'] as const;
+export type IntentStatus = (typeof intentStatuses)[number];
+
+export const intent = z.object({
+  identifier: z.string(),
+  tenantId: z.string(),
+  metric: z.string(),
+  customerRef: z.string(),
+  period: z.string(),
+  seq: int,
+  generation: int,
+  meterId: z.string(),
+  eventName: z.string(),
+  stripeCustomerId: z.string(),
+  baseTotal: int,
+  targetTotal: int,
+  value: int,
+  eventTs: int,
+  status: z.enum(intentStatuses),
+  attempts: int,
+  lastError: z.string(),
+  lastErrorCode: z.string(),
+  lastHttpStatus: int,
+  nextAttemptAt: int,
+  createdAt: int,
+});
+export type Intent = z.infer<typeof intent>;
+
+export const itemKey = (i: { tenantId: string; metric: string; customerRef: string; period: string }) =>
+  `${i.tenantId}\u0000${i.metric}\u0000${i.customerRef}\u0000${i.period}`;
+
+const chTime = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+
+/** Reads and writes of the push ledger: the diff, open intents, intent state changes and acknowledged totals. */
+export class PushLedger {
+  constructor(private readonly client: ClickHouseClient) {}
+
+  /** Items to push (or, with onlyChanged false, every item), plus the items of `alsoKeys` whatever their delta. */
+  async diff(tenantId: string, onlyChanged: boolean, alsoKeys: Array<[string, string, string, string]> = []): Promise<PushItem[]> {
+    const rs = await this.client.query({
+      query: loadSql('push/push_deltas'),
+      query_params: { tenantId, onlyChanged: onlyChanged ? 1 : 0, alsoKeys },
+      format: 'JSONEachRow',
+    });
+    return z.array(pushItem).parse(await rs.json());
+  }
+
+  async openIntents(tenantId: string): Promise<Intent[]> {
+    const rs = await this.client.query({ query: loadSql('push/open_intents'), query_params: { tenantId }, format: 'JSONEachRow' });
+    return z.array(intent).parse(await rs.json());
+  }
+
+  /** Writes the current state of intents (a new version of each row). */
+  async saveIntents(intents: Intent[]): Promise<void> {
+    if (intents.length === 0) return;
+    await this.client.insert({
+      table: 'push_log',
+      values: intents.map((i) => ({
+        identifier: i.identifier,
+        tenant_id: i.tenantId,
+        metric: i.metric,
+        customer_ref: i.customerRef,
+        period: i.period,
+        seq: i.seq,
+        generation: i.generation,
+        meter_id: i.meterId,
+        event_name: i.eventName,
+        stripe_customer_id: i.stripeCustomerId,
+        base_total: i.baseTotal,
+        target_total: i.targetTotal,
+        value: i.value,
+        event_ts: i.eventTs,
+        status: i.status,
+        attempts: i.attempts,
+        last_error: i.lastError,
+        last_error_code: i.lastErrorCode,
+        last_http_status: i.lastHttpStatus,
+        next_attempt_at: chTime(i.nextAttemptAt),
+        created_at: chTime(i.createdAt),
+        updated_at: chTime(Date.now()),
+        version: nextVersion(),
+      })),
+      format: 'JSONEachRow',
+    });
+  }
+
+  /** Moves pushed_total for acknowledged intents. Idempotent: writing the same target twice changes nothing. */
+  async savePushed(acked: Intent[]): Promise<void> {
+    if (acked.length === 0) return;
+    await this.client.insert({
+      table: 'pushed_totals',
+      values: acked.map((i) => ({
+        tenant_id: i.tenantId,
+        metric: i.metric,
+        customer_ref: i.customerRef,
+        period: i.period,
+        pushed_total: i.targetTotal,
+        seq: i.seq,
+        last_identifier: i.identifier,
+        version: nextVersion(),
+      })),
+      format: 'JSONEachRow',
+    });
+  }
+}

@@ -1,0 +1,430 @@
+import { createHash } from 'node:crypto';
+import type Stripe from 'stripe';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../ops/metrics.js';
+import { periodBounds } from '../time/period.js';
+import { classifyStripeError, type StripeFailure } from './errors.js';
+import { itemKey, type Intent, type PushItem, type PushLedger } from './ledger.js';
+import type { StripeLimiter } from './limiter.js';
+
+export type PushOptions = {
+  /** Attempts per intent within one cycle for 429s and transient errors; the next cycle tries again. */
+  maxAttemptsPerCycle: number;
+  /** An intent pending longer than this is settled from Stripe's summaries before anything is re-sent (~23 h). */
+  settleAfterMs: number;
+  /** Back-off before a refused (permanent 4xx) intent is tried again with an unchanged mapping. */
+  failedRetryBaseMs: number;
+  backoffBaseMs: number;
+};
+
+export type ItemState = 'ok' | 'pending' | 'unmapped' | 'unpushable' | 'error';
+
+/**
+ * Where an item stands. `pushable`: its period still accepts meter events. A pending intent wins over everything
+ * (its outcome is open); a failed one shows as an error until it is retried or replaced.
+ */
+export function itemState(item: PushItem, held: Intent | undefined, pushable: boolean): ItemState {
+  if (held?.status === 'pending') return 'pending';
+  if (held?.status === 'stuck') return 'error';
+  if (item.delta === 0) return 'ok';
+  if (!item.meterId || !item.mappingActive || !item.stripeCustomerId) return 'unmapped';
+  if (!pushable) return 'unpushable';
+  if (held?.status === 'failed') return 'error';
+  return 'pending';
+}
+
+export type ItemStatus = {
+  metric: string;
+  customerRef: string;
+  period: string;
+  status: ItemState;
+  localTotal: string;
+  pushedTotal: number;
+  delta: number;
+  meterId: string | null;
+  eventName: string | null;
+  stripeCustomerId: string | null;
+  pendingIntent: { identifier: string; value: number; targetTotal: number; attempts: number; createdAt: string } | null;
+  lastError: { message: string; code: string; httpStatus: number; nextAttemptAt: string } | null;
+  lagSeconds: number;
+};
+
+export type CycleResult = {
+  tenantId: string | null;
+  startedAt: string;
+  durationMs: number;
+  items: number;
+  acked: number;
+  unitsPushed: number;
+  failed: number;
+  retriedLater: number;
+  unmapped: { items: number; units: number };
+  unpushable: { items: number; units: number };
+  settled: number;
+  authError: string | null;
+};
+
+/** Meter event timestamps must lie within Stripe's last 35 days; keep an hour of margin for slow retries. */
+const stripeWindowMs = 35 * 86_400_000 - 3600_000;
+
+/**
+ * One push cycle: diff local totals against pushed_totals, turn each delta into an intent with a deterministic
+ * identifier persisted before Stripe is called, send through the limiter, and move pushed_total only on Stripe's
+ * acknowledgement. A crash anywhere leaves a pending intent that the next cycle re-sends with the same identifier
+ * (Stripe dedupes it) or, if older than Stripe's dedupe window, settles from Stripe's own totals first.
+ */
+export class PushEngine {
+  /** When each item was first seen with an unpushed delta: the basis of stripe_push_lag_seconds. */
+  private unpushedSince = new Map<string, number>();
+
+  constructor(
+    private readonly ledger: PushLedger,
+    private readonly stripe: Stripe,
+    private readonly limiter: StripeLimiter,
+    private readonly timeZoneOf: (tenantId: string) => Promise<string>,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    private readonly opts: PushOptions,
+  ) {}
+
+  async cycle(tenantId: string | null): Promise<CycleResult> {
+    const started = Date.now();
+    const result: CycleResult = {
+      tenantId,
+      startedAt: new Date(started).toISOString(),
+      durationMs: 0,
+      items: 0,
+      acked: 0,
+      unitsPushed: 0,
+      failed: 0,
+      retriedLater: 0,
+      unmapped: { items: 0, units: 0 },
+      unpushable: { items: 0, units: 0 },
+      settled: 0,
+      authError: null,
+    };
+    const open = await this.ledger.openIntents(tenantId ?? '');
+    const openByItem = new Map<string, Intent>();
+    for (const i of open) {
+      const key = itemKey(i);
+      const held = openByItem.get(key);
+      // Should an item ever hold two open intents, the pending one decides: it may have reached Stripe.
+      if (!held || (held.status !== 'pending' && i.status === 'pending') || (held.status === i.status && i.seq > held.seq)) {
+        openByItem.set(key, i);
+      }
+    }
+    const items = await this.ledger.diff(
+      tenantId ?? '',
+      true,
+      [...openByItem.values()].map((i) => [i.tenantId, i.metric, i.customerRef, i.period]),
+    );
+    result.items = items.length;
+
+    const now = Date.now();
+    const toSave: Intent[] = [];
+    const toSend: Array<{ item: PushItem; intent: Intent }> = [];
+    const toSettle: Array<{ item: PushItem; intent: Intent }> = [];
+    const states = new Map<ItemState, number>();
+    const seen = new Set<string>();
+    for (const item of items) {
+      const key = itemKey(item);
+      seen.add(key);
+      let held = openByItem.get(key);
+      if (held?.status === 'pending' && held.targetTotal === item.pushed && held.seq <= item.seq) {
+        // Stripe acknowledged it and pushed_total moved, but the process stopped before the intent was marked.
+        toSave.push({ ...held, status: 'acked' });
+        held = undefined;
+      }
+      const state = await this.plan(item, held, now, toSave, toSend, toSettle, result);
+      states.set(state, (states.get(state) ?? 0) + 1);
+      if (state === 'pending' || state === 'error') {
+        if (!this.unpushedSince.has(key)) this.unpushedSince.set(key, held ? Math.min(held.createdAt, now) : now);
+      } else {
+        this.unpushedSince.delete(key);
+      }
+    }
+    for (const key of this.unpushedSince.keys()) {
+      if (!seen.has(key) && (tenantId === null || key.startsWith(`${tenantId}\u0000`))) this.unpushedSince.delete(key);
+    }
+    await this.ledger.saveIntents(toSave);
+
+    const acked: Intent[] = [];
+    await Promise.all([
+      ...toSend.map(({ item, intent }) => this.send(item, intent, acked, result)),
+      ...toSettle.map(({ item, intent }) => this.settle(item, intent, acked, result)),
+    ]);
+
+    if (tenantId === null) {
+      for (const s of ['ok', 'pending', 'unmapped', 'unpushable', 'error'] as const) this.metrics.pushItems.set({ status: s }, states.get(s) ?? 0);
+      this.metrics.pushUnmappedUnits.set(result.unmapped.units);
+      this.metrics.pushUnpushableUnits.set(result.unpushable.units);
+    }
+    const oldest = Math.min(...this.unpushedSince.values());
+    this.metrics.pushLag.set(Number.isFinite(oldest) ? Math.max(0, (Date.now() - oldest) / 1000) : 0);
+    result.durationMs = Date.now() - started;
+    this.metrics.pushCycleDuration.observe(result.durationMs / 1000);
+    return result;
+  }
+
+  /** Every item of a tenant with where it stands. */
+  async status(tenantId: string): Promise<ItemStatus[]> {
+    const open = await this.ledger.openIntents(tenantId);
+    const openByItem = new Map(open.map((i) => [itemKey(i), i]));
+    const items = await this.ledger.diff(tenantId, false);
+    const now = Date.now();
+    return Promise.all(
+      items.map(async (item): Promise<ItemStatus> => {
+        const key = itemKey(item);
+        const held = openByItem.get(key);
+        const state = itemState(item, held, (await this.eventTimestamp(item, now)) !== null);
+        const since = this.unpushedSince.get(key) ?? (held ? held.createdAt : undefined);
+        return {
+          metric: item.metric,
+          customerRef: item.customerRef,
+          period: item.period,
+          status: state,
+          localTotal: item.localTotal,
+          pushedTotal: item.pushed,
+          delta: item.delta,
+          meterId: item.meterId || null,
+          eventName: item.eventName || null,
+          stripeCustomerId: item.stripeCustomerId || null,
+          pendingIntent:
+            held?.status === 'pending'
+              ? {
+                  identifier: held.identifier,
+                  value: held.value,
+                  targetTotal: held.targetTotal,
+                  attempts: held.attempts,
+                  createdAt: new Date(held.createdAt).toISOString(),
+                }
+              : null,
+          lastError: held?.lastError
+            ? {
+                message: held.lastError,
+                code: held.lastErrorCode,
+                httpStatus: held.lastHttpStatus,
+                nextAttemptAt: new Date(held.nextAttemptAt).toISOString(),
+              }
+            : null,
+          lagSeconds: state === 'ok' || since === undefined ? 0 : Math.round((now - since) / 1000),
+        };
+      }),
+    );
+  }
+
+  /** The lag gauge's value now, for health. */
+  lagSeconds(): number {
+    const oldest = Math.min(...this.unpushedSince.values());
+    return Number.isFinite(oldest) ? Math.max(0, (Date.now() - oldest) / 1000) : 0;
+  }
+
+  private async plan(
+    item: PushItem,
+    held: Intent | undefined,
+    now: number,
+    toSave: Intent[],
+    toSend: Array<{ item: PushItem; intent: Intent }>,
+    toSettle: Array<{ item: PushItem; intent: Intent }>,
+    result: CycleResult,
+  ): Promise<ItemState> {
+    const eventTs = await this.eventTimestamp(item, now);
+    const state = itemState(item, held, eventTs !== null);
+    if (state === 'pending' && held?.status === 'pending') {
+      // Its outcome is unknown: it must be resolved before anything else is sent for this item.
+      if (now - held.createdAt > this.opts.settleAfterMs) toSettle.push({ item, intent: held });
+      else toSend.push({ item, intent: held });
+      return state;
+    }
+    if (state === 'ok' && held?.status === 'failed') toSave.push({ ...held, status: 'superseded' });
+    if (state === 'unmapped') {
+      result.unmapped.items++;
+      result.unmapped.units += item.delta;
+    }
+    if (state === 'unpushable') {
+      result.unpushable.items++;
+      result.unpushable.units += item.delta;
+    }
+    if (state !== 'pending' && !(state === 'error' && held?.status === 'failed')) return state;
+    if (eventTs === null) return state;
+    let generation = 0;
+    if (held?.status === 'failed') {
+      const unchanged =
+        held.eventName === item.eventName && held.stripeCustomerId === item.stripeCustomerId && held.targetTotal === item.target;
+      if (unchanged && held.nextAttemptAt > now) return 'error';
+      if (unchanged) {
+        toSend.push({ item, intent: { ...held, status: 'pending' } });
+        toSave.push({ ...held, status: 'pending' });
+        return 'pending';
+      }
+      // The mapping or the total changed since Stripe refused it: a fresh intent replaces the refused one.
+      toSave.push({ ...held, status: 'superseded' });
+      if (held.seq === item.seq + 1) generation = held.generation + 1;
+    }
+    const fresh = this.newIntent(item, item.seq + 1, generation, eventTs, now);
+    toSave.push(fresh);
+    toSend.push({ item, intent: fresh });
+    return 'pending';
+  }
+
+  private newIntent(item: PushItem, seq: number, generation: number, eventTs: number, now: number): Intent {
+    // Deterministic: the same ledger state yields the same identifier, so a re-planned intent dedupes at Stripe.
+    const identifier = `sm_${createHash('sha256')
+      .update(JSON.stringify([item.tenantId, item.metric, item.customerRef, item.period, seq, generation, item.target, item.eventName, item.stripeCustomerId]))
+      .digest('hex')
+      .slice(0, 40)}`;
+    return {
+      identifier,
+      tenantId: item.tenantId,
+      metric: item.metric,
+      customerRef: item.customerRef,
+      period: item.period,
+      seq,
+      generation,
+      meterId: item.meterId,
+      eventName: item.eventName,
+      stripeCustomerId: item.stripeCustomerId,
+      baseTotal: item.pushed,
+      targetTotal: item.target,
+      value: item.target - item.pushed,
+      eventTs,
+      status: 'pending',
+      attempts: 0,
+      lastError: '',
+      lastErrorCode: '',
+      lastHttpStatus: 0,
+      nextAttemptAt: now,
+      createdAt: now,
+    };
+  }
+
+  /**
+   * A time inside the item's billing period that Stripe still accepts: now for the current period, the period's last
+   * second for a closed one. Null when the period closed more than 35 days ago (meter events cannot reach it).
+   */
+  private async eventTimestamp(item: PushItem, now: number): Promise<number | null> {
+    const { start, end } = periodBounds(item.period, await this.timeZoneOf(item.tenantId));
+    const ts = Math.min(Math.max(now, start.getTime()), end.getTime() - 1000);
+    if (ts < now - stripeWindowMs) return null;
+    return Math.floor(ts / 1000);
+  }
+
+  private async send(item: PushItem, first: Intent, acked: Intent[], result: CycleResult): Promise<void> {
+    let intent = first;
+    // One customer + meter at a time, as Stripe allows.
+    await this.limiter.run(`${intent.eventName}\u0000${intent.stripeCustomerId}`, async () => {
+      for (;;) {
+        const outcome = await this.deliver(intent, result);
+        if (outcome !== 'acked') return;
+        acked.push(intent);
+        // Usage that arrived while this intent was open goes out in the same cycle.
+        const remaining = item.target - intent.targetTotal;
+        if (remaining === 0 || !item.meterId || !item.mappingActive) return;
+        const eventTs = await this.eventTimestamp(item, Date.now());
+        if (eventTs === null) return;
+        intent = this.newIntent({ ...item, pushed: intent.targetTotal, seq: intent.seq, eventName: item.eventName }, intent.seq + 1, 0, eventTs, Date.now());
+        await this.ledger.saveIntents([intent]);
+      }
+    });
+  }
+
+  /** Calls Stripe until acknowledged, refused, or out of attempts for this cycle. */
+  private async deliver(intent: Intent, result: CycleResult): Promise<'acked' | 'failed' | 'later'> {
+    for (let attempt = 1; ; attempt++) {
+      let failure: StripeFailure;
+      try {
+        await this.stripe.billing.meterEvents.create({
+          event_name: intent.eventName,
+          identifier: intent.identifier,
+          timestamp: intent.eventTs,
+          payload: { stripe_customer_id: intent.stripeCustomerId, value: String(intent.value) },
+        });
+        await this.acknowledge(intent, attempt);
+        this.metrics.stripePush.inc({ result: 'acked' });
+        this.metrics.stripePushUnits.inc(Math.abs(intent.value));
+        result.acked++;
+        result.unitsPushed += intent.value;
+        return 'acked';
+      } catch (err) {
+        failure = classifyStripeError(err);
+      }
+      this.metrics.stripeApiErrors.inc({ type: failure.kind, status: String(failure.status) });
+      const saved = { ...intent, attempts: intent.attempts + attempt, lastError: failure.message, lastHttpStatus: failure.status };
+      if (failure.kind === 'permanent' || failure.kind === 'auth') {
+        const backoff = Math.min(this.opts.failedRetryBaseMs * 2 ** Math.min(saved.attempts - 1, 6), 3600_000);
+        await this.ledger.saveIntents([
+          { ...saved, status: 'failed', lastErrorCode: failure.kind === 'auth' ? 'authentication' : failure.code, nextAttemptAt: Date.now() + backoff },
+        ]);
+        this.metrics.stripePush.inc({ result: 'failed' });
+        this.log.warn({ identifier: intent.identifier, status: failure.status, error: failure.message }, 'stripe refused a meter event');
+        result.failed++;
+        if (failure.kind === 'auth') result.authError = failure.message;
+        return 'failed';
+      }
+      if (attempt >= this.opts.maxAttemptsPerCycle) {
+        await this.ledger.saveIntents([{ ...saved, lastErrorCode: failure.kind }]);
+        this.metrics.stripePush.inc({ result: 'retry_later' });
+        result.retriedLater++;
+        return 'later';
+      }
+      this.metrics.stripePush.inc({ result: failure.kind === 'rate_limited' ? 'rate_limited' : 'retried' });
+      const wait =
+        failure.kind === 'rate_limited'
+          ? failure.retryAfterMs + Math.random() * 250
+          : this.opts.backoffBaseMs * 2 ** (attempt - 1) * (0.5 + Math.random());
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+
+  private async acknowledge(intent: Intent, attempt: number): Promise<void> {
+    // pushed_total first: should the process stop between the two writes, the next cycle sees an intent whose target
+    // equals pushed_total and marks it acknowledged without sending anything.
+    await this.ledger.savePushed([intent]);
+    await this.ledger.saveIntents([{ ...intent, status: 'acked', attempts: intent.attempts + attempt, lastError: '', lastErrorCode: '', lastHttpStatus: 200 }]);
+  }
+
+  /**
+   * An intent pending past Stripe's identifier dedupe window: re-sending could count it twice, so Stripe's own total
+   * for the period decides whether it landed.
+   */
+  private async settle(item: PushItem, intent: Intent, acked: Intent[], result: CycleResult): Promise<void> {
+    try {
+      const { start, end } = periodBounds(intent.period, await this.timeZoneOf(intent.tenantId));
+      const summaries = await this.limiter.run(`${intent.eventName}\u0000${intent.stripeCustomerId}`, () =>
+        this.stripe.billing.meters.listEventSummaries(intent.meterId, {
+          customer: intent.stripeCustomerId,
+          start_time: Math.floor(start.getTime() / 60_000) * 60,
+          end_time: Math.ceil(end.getTime() / 60_000) * 60,
+        }),
+      );
+      const stripeTotal = summaries.data.reduce((n, s) => n + s.aggregated_value, 0);
+      result.settled++;
+      this.metrics.stripePush.inc({ result: 'settled' });
+      if (stripeTotal === intent.targetTotal) {
+        await this.acknowledge(intent, 0);
+        acked.push(intent);
+        result.acked++;
+      } else if (stripeTotal === intent.baseTotal) {
+        await this.ledger.saveIntents([{ ...intent, status: 'expired' }]);
+        const eventTs = await this.eventTimestamp(item, Date.now());
+        if (eventTs === null || !item.meterId || !item.stripeCustomerId || item.delta === 0) return;
+        const fresh = this.newIntent(item, intent.seq, intent.generation + 1, eventTs, Date.now());
+        await this.ledger.saveIntents([fresh]);
+        await this.send(item, fresh, acked, result);
+      } else {
+        await this.ledger.saveIntents([
+          {
+            ...intent,
+            status: 'stuck',
+            lastErrorCode: 'unsettled',
+            lastError: `pending past the dedupe window and Stripe reports ${stripeTotal}, neither ${intent.baseTotal} (not landed) nor ${intent.targetTotal} (landed); reconcile this item`,
+          },
+        ]);
+      }
+    } catch (err) {
+      const failure = classifyStripeError(err);
+      this.metrics.stripeApiErrors.inc({ type: failure.kind, status: String(failure.status) });
+      this.log.warn({ identifier: intent.identifier, error: failure.message }, 'could not settle an expired intent; will retry');
+    }
+  }
+}
