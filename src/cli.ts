@@ -4,6 +4,7 @@ import { createLogger } from './log.js';
 import { startService } from './service.js';
 import { openStorage } from './storage/client.js';
 import { migrate, MigrationError } from './storage/migrations.js';
+import { runStripeSandboxCli, sandboxUsage } from './stripe/sandbox/main.js';
 
 const usage = `stripemeter <command>
 
@@ -12,6 +13,9 @@ Commands:
   api        the HTTP API only (no push job)
   workers    the background workers (push job), with the API for health and metrics
   migrate    apply pending migrations and exit
+  stripe-sandbox [options]
+             a standalone Stripe sandbox (meters, meter events, summaries, customers) with fault
+             injection; 'stripemeter stripe-sandbox --help' lists its options
 
 Configuration is read from environment variables; see README.md.`;
 
@@ -20,6 +24,12 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'help' || command === '--help' || command === '-h') {
     console.log(usage);
     return 0;
+  }
+  if (command === 'stripe-sandbox') {
+    await runStripeSandboxCli(argv.slice(1)).catch((err: Error) => {
+      throw new ConfigError(`stripe-sandbox: ${err.message}\n\n${sandboxUsage}`);
+    });
+    return -1;
   }
   const config = loadConfig();
   const log = createLogger(config.logLevel);

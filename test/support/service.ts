@@ -33,7 +33,8 @@ export async function startTestService(env: Record<string, string> = {}, dataDir
       cb();
     },
   });
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', STRIPEMETER_DATA_DIR: dir, LOG_LEVEL: 'debug', ...env });
+  // The built-in Stripe sandbox also takes a free port, so test files running side by side never collide.
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', STRIPEMETER_DATA_DIR: dir, LOG_LEVEL: 'debug', STRIPE_SANDBOX_PORT: '0', ...env });
   const running = await startService(config, createLogger(config.logLevel, sink));
   const svc: TestService = {
     ...running,

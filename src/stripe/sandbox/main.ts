@@ -1,4 +1,3 @@
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { validateFaults } from './faults.js';
@@ -9,7 +8,13 @@ export const sandboxUsage = `Usage: stripe-sandbox [options]
   --host H                    listen address (default 127.0.0.1)
   --state FILE                journal file, so state survives restarts (default: memory only)
   --api-key KEY               accept only this key (default: any sk_/rk_ test or live key)
-  --faults JSON               e.g. '{"errorRate":0.05,"rateLimitRate":0.05,"dropAfterCommitRate":0.01}'
+  --error-rate R              share of meter event calls answered 500 (nothing committed)
+  --rate-limit-rate R         share answered 429 with Retry-After: 1 (nothing committed)
+  --timeout-rate R            share held without an answer for --hang-ms, then dropped (nothing committed)
+  --hang-ms MS                how long a timed-out call is held (default 30000)
+  --drop-after-commit-rate R  share committed, then dropped without an answer
+  --latency-ms MS             delay added to every faulted call
+  --faults JSON               all of the above at once, e.g. '{"errorRate":0.05,"dropAfterCommitRate":0.01}'
   --fault-routes LIST         comma-separated 'METHOD /path' routes faults apply to, or '*'
   --seed N                    fault PRNG seed
   --identifier-ttl-ms N       meter event identifier dedupe window (default 24h)
@@ -33,6 +38,12 @@ export async function runStripeSandboxCli(argv: string[]): Promise<StripeSandbox
       state: { type: 'string' },
       'api-key': { type: 'string' },
       faults: { type: 'string' },
+      'error-rate': { type: 'string' },
+      'rate-limit-rate': { type: 'string' },
+      'timeout-rate': { type: 'string' },
+      'hang-ms': { type: 'string' },
+      'drop-after-commit-rate': { type: 'string' },
+      'latency-ms': { type: 'string' },
       'fault-routes': { type: 'string' },
       seed: { type: 'string' },
       'identifier-ttl-ms': { type: 'string' },
@@ -45,13 +56,25 @@ export async function runStripeSandboxCli(argv: string[]): Promise<StripeSandbox
     process.stdout.write(`${sandboxUsage}\n`);
     process.exit(0);
   }
+  const flagFaults = {
+    errorRate: num('error-rate', values['error-rate']),
+    rateLimitRate: num('rate-limit-rate', values['rate-limit-rate']),
+    timeoutRate: num('timeout-rate', values['timeout-rate']),
+    hangMs: num('hang-ms', values['hang-ms']),
+    dropAfterCommitRate: num('drop-after-commit-rate', values['drop-after-commit-rate']),
+    latencyMs: num('latency-ms', values['latency-ms']),
+  };
+  const faults = validateFaults({
+    ...(values.faults ? JSON.parse(values.faults) : {}),
+    ...Object.fromEntries(Object.entries(flagFaults).filter(([, v]) => v !== undefined)),
+  });
   const logger = pino({ level: values['log-level'] ?? 'info', base: { service: 'stripe-sandbox' } });
   const sandbox = await startStripeSandbox({
     port: num('port', values.port ?? process.env.STRIPE_SANDBOX_PORT) ?? 12111,
     host: values.host ?? '127.0.0.1',
     stateFile: values.state,
     apiKey: values['api-key'],
-    faults: values.faults ? validateFaults(JSON.parse(values.faults)) : undefined,
+    faults,
     faultRoutes: values['fault-routes']?.split(',').map((r) => r.trim()).filter(Boolean),
     seed: num('seed', values.seed),
     identifierTtlMs: num('identifier-ttl-ms', values['identifier-ttl-ms']),
@@ -64,11 +87,4 @@ export async function runStripeSandboxCli(argv: string[]): Promise<StripeSandbox
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   return sandbox;
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  runStripeSandboxCli(process.argv.slice(2)).catch((err: unknown) => {
-    process.stderr.write(`stripe-sandbox: ${(err as Error).message}\n${sandboxUsage}\n`);
-    process.exit(1);
-  });
 }
