@@ -13,6 +13,9 @@ const notFound = (err: unknown) => err instanceof Stripe.errors.StripeError && e
 
 function unavailable(err: unknown): StripeLookupError {
   const status = err instanceof Stripe.errors.StripeError ? err.statusCode : undefined;
+  if (status === 401 || status === 403) {
+    return new StripeLookupError('stripe_unavailable', `Stripe rejected the service's API key (HTTP ${status}); check STRIPE_SECRET_KEY`);
+  }
   return new StripeLookupError('stripe_unavailable', `Stripe could not be reached${status ? ` (HTTP ${status})` : ''}; try again`);
 }
 

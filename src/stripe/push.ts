@@ -153,14 +153,21 @@ export class PushEngine {
       ...toSend.map(({ item, intent }) => this.send(item, intent, acked, result)),
       ...toSettle.map(({ item, intent }) => this.settle(item, intent, acked, result)),
     ]);
+    // Items this cycle brought up to date are no longer pending, nor lagging.
+    const targets = new Map(items.map((i) => [itemKey(i), i.target]));
+    for (const key of new Set(acked.filter((i) => targets.get(itemKey(i)) === i.targetTotal).map(itemKey))) {
+      if (this.unpushedSince.delete(key)) {
+        states.set('pending', (states.get('pending') ?? 1) - 1);
+        states.set('ok', (states.get('ok') ?? 0) + 1);
+      }
+    }
 
     if (tenantId === null) {
       for (const s of ['ok', 'pending', 'unmapped', 'unpushable', 'error'] as const) this.metrics.pushItems.set({ status: s }, states.get(s) ?? 0);
       this.metrics.pushUnmappedUnits.set(result.unmapped.units);
       this.metrics.pushUnpushableUnits.set(result.unpushable.units);
     }
-    const oldest = Math.min(...this.unpushedSince.values());
-    this.metrics.pushLag.set(Number.isFinite(oldest) ? Math.max(0, (Date.now() - oldest) / 1000) : 0);
+    this.metrics.pushLag.set(this.lagSeconds());
     result.durationMs = Date.now() - started;
     this.metrics.pushCycleDuration.observe(result.durationMs / 1000);
     return result;
