@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS {{local:events}} {{on_cluster}} (
   source LowCardinality(String) DEFAULT '',
   -- First 16 hex digits of SHA-256 over the event's content: the same key with another payload is a conflict.
   payload_hash FixedString(16),
-  -- Set when the event arrived later than the lateness window: stored, but not counted until a replay.
+  -- 0: counted. 1: arrived later than the lateness window behind its counter's watermark: stored, not counted.
+  -- 2: such an event since counted by a replay (its counter correction is in counter_corrections).
   beyond_window UInt8 DEFAULT 0,
   ingested_at DateTime64(3, 'UTC') DEFAULT now64(3) CODEC(Delta, ZSTD(1)),
   INDEX idx_ts ts TYPE minmax GRANULARITY 1,

@@ -34,6 +34,7 @@ const envSchema = z.object({
     z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'must be a cluster name from remote_servers').optional(),
   ),
   EVENT_RETENTION: duration('P90D'),
+  LATENESS_WINDOW: duration('PT48H'),
   INGEST_MAX_BATCH_ROWS: z.coerce.number().int().min(1000).max(1_000_000).default(20_000),
   INGEST_MAX_WAIT_MS: z.coerce.number().int().min(0).max(1000).default(4),
   API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(5000),
@@ -65,6 +66,7 @@ export type Config = {
     | { mode: 'server'; url: string; username: string; password: string; database: string };
   cluster: string | undefined;
   eventRetentionMs: number;
+  latenessWindowMs: number;
   ingestMaxBatchRows: number;
   ingestMaxWaitMs: number;
   apiKeyCacheTtlMs: number;
@@ -108,6 +110,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : { mode: 'embedded', path: path.join(dataDir, 'clickhouse') },
     cluster: e.CLICKHOUSE_CLUSTER,
     eventRetentionMs: e.EVENT_RETENTION,
+    latenessWindowMs: e.LATENESS_WINDOW,
     ingestMaxBatchRows: e.INGEST_MAX_BATCH_ROWS,
     ingestMaxWaitMs: e.INGEST_MAX_WAIT_MS,
     apiKeyCacheTtlMs: e.API_KEY_CACHE_TTL_MS,

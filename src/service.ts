@@ -93,7 +93,7 @@ export async function startService(
       stripe,
       push: { engine, job: pushJob, workersHere: options.workers },
       keys: new ApiKeyStore(storage.api, admin.key, config.apiKeyCacheTtlMs),
-      writer: new IngestWriter(storage.ingest, { maxRows: config.ingestMaxBatchRows, maxWaitMs: config.ingestMaxWaitMs }, metrics, log),
+      writer: new IngestWriter(storage.ingest, { maxRows: config.ingestMaxBatchRows, maxWaitMs: config.ingestMaxWaitMs, latenessWindowMs: config.latenessWindowMs }, metrics, log),
       checks: [
         storageCheck(storage.api),
         migrationsCheck(storage.api),

@@ -43,6 +43,8 @@ export type EventRow = {
   meta: Record<string, string>;
   source: string;
   payload_hash: string;
+  /** 0 counted; 1 later than the lateness window (set by the writer against the counter's watermark). */
+  beyond_window: 0 | 1;
 };
 
 export type EventError = { code: 'invalid_event' | 'timestamp_out_of_range'; message: string; field?: string };
@@ -105,6 +107,7 @@ export function prepareEvent(input: unknown, ctx: PrepareContext): PrepareResult
       meta: content.meta,
       source: content.source,
       payload_hash: payloadHash,
+      beyond_window: 0,
     },
   };
 }

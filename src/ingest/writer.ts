@@ -5,20 +5,24 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
 import { loadSql } from '../storage/sql.js';
 import type { EventRow } from './event.js';
+import { Watermarks } from './watermarks.js';
 
-export type WriteOutcome = 'accepted' | 'duplicate' | 'conflict';
+/** `late`: before its counter's watermark but inside the lateness window (counted); `beyond_window`: stored, not counted. */
+export type Lateness = 'late' | 'beyond_window';
+export type WriteOutcome = { status: 'accepted' | 'duplicate' | 'conflict'; lateness?: Lateness };
 
-type Waiting = { rows: EventRow[]; resolve: (o: WriteOutcome[]) => void; reject: (e: unknown) => void };
+type Waiting = { rows: EventRow[]; tenants: Set<string>; resolve: (o: WriteOutcome[]) => void; reject: (e: unknown) => void };
 
 export class StorageUnavailableError extends Error {}
 
-export type WriterOptions = { maxRows: number; maxWaitMs: number; lookupChunk?: number };
+export type WriterOptions = { maxRows: number; maxWaitMs: number; latenessWindowMs: number; lookupChunk?: number };
 
 /**
  * Group commit: concurrent requests queue their validated rows; one loop takes a group, looks up which keys are
  * already stored, inserts only new keys in one large INSERT, and answers each request only after that INSERT
  * returned. The loop runs one group at a time, which serialises dedupe for every tenant in this process: two
  * requests carrying the same key can never both insert it, and counters (materialized views) count it once.
+ * `exclusive(tenant)` holds back that tenant's writes, so a replay can recompute its counters against a still table.
  */
 export class IngestWriter {
   private queue: Waiting[] = [];
@@ -26,22 +30,42 @@ export class IngestWriter {
   private running = false;
   private closed = false;
   private idle: Array<() => void> = [];
+  private locked = new Set<string>();
+  private committing: Promise<unknown> = Promise.resolve();
+  private readonly watermarks: Watermarks;
 
   constructor(
     private readonly client: ClickHouseClient,
     private readonly opts: WriterOptions,
     private readonly metrics: Metrics,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.watermarks = new Watermarks(client);
+  }
 
   write(rows: EventRow[]): Promise<WriteOutcome[]> {
     if (this.closed) return Promise.reject(new StorageUnavailableError('ingest is shutting down'));
     if (rows.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
-      this.queue.push({ rows, resolve, reject });
+      this.queue.push({ rows, tenants: new Set(rows.map((r) => r.tenant_id)), resolve, reject });
       this.queuedRows += rows.length;
       if (!this.running) void this.run();
     });
+  }
+
+  /**
+   * Runs `fn` while no write for `tenantId` commits: the group in flight finishes first, later ones wait (other
+   * tenants' writes go on). Callers serialise among themselves per tenant.
+   */
+  async exclusive<T>(tenantId: string, fn: () => Promise<T>): Promise<T> {
+    this.locked.add(tenantId);
+    try {
+      await this.committing;
+      return await fn();
+    } finally {
+      this.locked.delete(tenantId);
+      if (!this.running && this.queue.length > 0) void this.run();
+    }
   }
 
   /** Stops taking writes and waits for queued groups to commit. */
@@ -54,14 +78,17 @@ export class IngestWriter {
   private async run(): Promise<void> {
     this.running = true;
     try {
-      while (this.queue.length > 0) {
+      for (;;) {
         // Wait briefly for more requests unless a full group is already queued: fewer, larger inserts.
         if (this.queuedRows < this.opts.maxRows && this.opts.maxWaitMs > 0) {
           await new Promise((r) => setTimeout(r, this.opts.maxWaitMs));
         }
         const group = this.takeGroup();
+        if (group.length === 0) break;
+        const commit = this.commit(group.flatMap((w) => w.rows));
+        this.committing = commit.catch(() => undefined);
         try {
-          const outcomes = await this.commit(group.flatMap((w) => w.rows));
+          const outcomes = await commit;
           let offset = 0;
           for (const w of group) {
             w.resolve(outcomes.slice(offset, offset + w.rows.length));
@@ -75,18 +102,25 @@ export class IngestWriter {
       }
     } finally {
       this.running = false;
-      for (const resolve of this.idle.splice(0)) resolve();
+      if (this.queue.length === 0) for (const resolve of this.idle.splice(0)) resolve();
     }
   }
 
+  /** Requests in arrival order up to maxRows, skipping those that touch a tenant held by `exclusive`. */
   private takeGroup(): Waiting[] {
     const group: Waiting[] = [];
+    const rest: Waiting[] = [];
     let rows = 0;
-    while (this.queue.length > 0 && (group.length === 0 || rows + this.queue[0]!.rows.length <= this.opts.maxRows)) {
-      const w = this.queue.shift()!;
-      group.push(w);
-      rows += w.rows.length;
+    for (const w of this.queue) {
+      const blocked = [...w.tenants].some((t) => this.locked.has(t));
+      if (!blocked && (group.length === 0 || rows + w.rows.length <= this.opts.maxRows)) {
+        group.push(w);
+        rows += w.rows.length;
+      } else {
+        rest.push(w);
+      }
     }
+    this.queue = rest;
     this.queuedRows -= rows;
     return group;
   }
@@ -94,17 +128,28 @@ export class IngestWriter {
   private async commit(rows: EventRow[]): Promise<WriteOutcome[]> {
     const started = performance.now();
     const stored = await this.lookup(rows);
+    await this.watermarks.load(rows);
     const seen = new Map<string, string>();
     const fresh: EventRow[] = [];
     const outcomes = rows.map((row): WriteOutcome => {
       const id = `${row.tenant_id}\u0000${row.idempotency_key}`;
       const known = stored.get(id) ?? seen.get(id);
-      if (known !== undefined) return known === row.payload_hash ? 'duplicate' : 'conflict';
+      if (known !== undefined) return { status: known === row.payload_hash ? 'duplicate' : 'conflict' };
       seen.set(id, row.payload_hash);
+      const lateness = this.watermarks.observe(row, this.opts.latenessWindowMs);
+      if (lateness === 'beyond_window') {
+        row.beyond_window = 1;
+        this.metrics.lateEventsBeyondWindow.inc({ tenant: row.tenant_id });
+      } else if (lateness === 'late') {
+        this.metrics.reaggregations.inc({ reason: 'late_event' });
+      }
       fresh.push(row);
-      return 'accepted';
+      return lateness ? { status: 'accepted', lateness } : { status: 'accepted' };
     });
-    if (fresh.length > 0) await this.insert(fresh);
+    if (fresh.length > 0) {
+      await this.insert(fresh);
+      await this.watermarks.persist();
+    }
     this.metrics.ingestBatchRows.observe(rows.length);
     this.metrics.ingestCommitDuration.observe((performance.now() - started) / 1000);
     return outcomes;

@@ -39,6 +39,18 @@ export function createMetrics() {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
+    reaggregations: new Counter({
+      name: 'reaggregations_total',
+      help: 'Counter re-aggregations by reason: late_event (an event before its watermark, inside the lateness window), replay',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    lateEventsBeyondWindow: new Counter({
+      name: 'late_events_beyond_window_total',
+      help: 'Events stored but not counted because they arrived later than LATENESS_WINDOW behind their counter watermark',
+      labelNames: ['tenant'] as const,
+      registers: [registry],
+    }),
     stripePush: new Counter({
       name: 'stripe_push_total',
       help: 'Meter event deliveries by result: acked, failed (refused), retried, rate_limited, retry_later, settled',

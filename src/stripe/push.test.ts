@@ -102,9 +102,10 @@ describe('push', () => {
     const a = await newCustomer('p1', 'alice');
     const now = Date.now();
     const lastMonth = new Date(Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), 1) - 86_400_000);
+    // Oldest first: an event arriving more than LATENESS_WINDOW behind its counter's newest is not counted.
     await ingest([
-      event({ tenantId: 'p1', metric: 'api_calls', customerRef: 'alice', quantity: '2.4' }),
       event({ tenantId: 'p1', metric: 'api_calls', customerRef: 'alice', quantity: 5, ts: iso(lastMonth.getTime()) }),
+      event({ tenantId: 'p1', metric: 'api_calls', customerRef: 'alice', quantity: '2.4' }),
     ]);
     const first = await push('p1');
     expect(first.acked).toBe(2);

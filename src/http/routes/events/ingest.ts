@@ -2,12 +2,14 @@ import type { Deps } from '../../deps.js';
 import { parseBody, requireScope, requireTenant, type Ctx } from '../../context.js';
 import { HttpError } from '../../errors.js';
 import { prepareEvent, type EventError, type EventRow } from '../../../ingest/event.js';
+import type { Lateness } from '../../../ingest/writer.js';
 import { ingestBodySchema } from './schema.js';
 
 type Result = {
   index: number;
   idempotencyKey: string | null;
   status: 'accepted' | 'duplicate' | 'rejected';
+  lateness?: Lateness;
   error?: EventError | { code: 'conflict'; message: string };
 };
 
@@ -56,14 +58,14 @@ export function ingestEvents(deps: Deps) {
       const index = rowIndex[i]!;
       const idempotencyKey = rows[i]!.idempotency_key;
       results[index] =
-        outcome === 'conflict'
+        outcome.status === 'conflict'
           ? {
               index,
               idempotencyKey,
               status: 'rejected',
               error: { code: 'conflict', message: 'this idempotency key was already used with a different payload' },
             }
-          : { index, idempotencyKey, status: outcome };
+          : { index, idempotencyKey, status: outcome.status, ...(outcome.lateness ? { lateness: outcome.lateness } : {}) };
     });
 
     const counts = { accepted: 0, duplicate: 0, rejected: 0 };

@@ -1,0 +1,72 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import { loadSql } from '../storage/sql.js';
+import type { EventRow } from './event.js';
+
+const key = (tenantId: string, metric: string, customerRef: string) => `${tenantId}\u0000${metric}\u0000${customerRef}`;
+const tsMsOf = (row: EventRow) => Date.parse(`${row.ts.replace(' ', 'T')}Z`);
+
+/**
+ * Per counter (tenant, metric, customer), the latest event time counted. Cached in memory (loaded from the
+ * `watermarks` table the first time a counter is seen); moves made while judging a group are staged and become
+ * current only when that group's INSERT succeeded.
+ */
+export class Watermarks {
+  private current = new Map<string, number>();
+  private staged = new Map<string, number>();
+
+  constructor(private readonly client: ClickHouseClient) {}
+
+  /** Loads stored watermarks of the group's counters not cached yet. */
+  async load(rows: EventRow[]): Promise<void> {
+    this.staged.clear();
+    const missing = new Map<string, Set<string>>();
+    for (const r of rows) {
+      if (this.current.has(key(r.tenant_id, r.metric, r.customer_ref))) continue;
+      let keys = missing.get(r.tenant_id);
+      if (!keys) missing.set(r.tenant_id, (keys = new Set()));
+      keys.add(`${r.metric}\u0000${r.customer_ref}`);
+    }
+    for (const [tenantId, keys] of missing) {
+      const all = [...keys];
+      for (let i = 0; i < all.length; i += 5000) {
+        const rs = await this.client.query({
+          query: loadSql('ingest/lookup_watermarks'),
+          query_params: { tenantId, keys: all.slice(i, i + 5000) },
+          format: 'JSONEachRow',
+        });
+        for (const w of await rs.json<{ metric: string; customer_ref: string; watermark: string | number }>()) {
+          this.current.set(key(tenantId, w.metric, w.customer_ref), Number(w.watermark));
+        }
+      }
+      // Counters with no stored watermark start with none: their first event is never late.
+      for (const k of all) {
+        const [metric = '', customerRef = ''] = k.split('\u0000');
+        const id = key(tenantId, metric, customerRef);
+        if (!this.current.has(id)) this.current.set(id, Number.NEGATIVE_INFINITY);
+      }
+    }
+  }
+
+  /** Judges an accepted event against its counter's watermark and moves the (staged) watermark past it. */
+  observe(row: EventRow, windowMs: number): 'late' | 'beyond_window' | undefined {
+    const id = key(row.tenant_id, row.metric, row.customer_ref);
+    const ts = tsMsOf(row);
+    const mark = this.staged.get(id) ?? this.current.get(id) ?? Number.NEGATIVE_INFINITY;
+    if (ts < mark - windowMs) return 'beyond_window';
+    if (ts > mark) this.staged.set(id, ts);
+    return ts < mark ? 'late' : undefined;
+  }
+
+  /** After a successful INSERT: the staged moves become current and are stored. */
+  async persist(): Promise<void> {
+    if (this.staged.size === 0) return;
+    const values = [...this.staged].map(([id, ms]) => {
+      const [tenant_id, metric, customer_ref] = id.split('\u0000');
+      return { tenant_id, metric, customer_ref, watermark: new Date(ms).toISOString().replace('T', ' ').replace('Z', '') };
+    });
+    for (const [id, ms] of this.staged) this.current.set(id, ms);
+    this.staged.clear();
+    if (this.current.size > 1_000_000) this.current.clear();
+    await this.client.insert({ table: 'watermarks', values, format: 'JSONEachRow' });
+  }
+}
