@@ -35,6 +35,9 @@ const envSchema = z.object({
   ),
   EVENT_RETENTION: duration('P90D'),
   LATENESS_WINDOW: duration('PT48H'),
+  REPLAY_MAX_WINDOW: duration('P92D'),
+  REPLAY_SYNC_MAX: duration('P7D'),
+  REPLAY_CHUNK: duration('P1D').refine((ms) => ms >= 3600_000 && ms % 3600_000 === 0, { message: 'must be whole hours' }),
   INGEST_MAX_BATCH_ROWS: z.coerce.number().int().min(1000).max(1_000_000).default(20_000),
   INGEST_MAX_WAIT_MS: z.coerce.number().int().min(0).max(1000).default(4),
   API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(5000),
@@ -78,6 +81,7 @@ export type Config = {
     maxInFlight: number;
     timeoutMs: number;
   };
+  replay: { maxWindowMs: number; syncMaxMs: number; chunkMs: number };
   push: { intervalMs: number; lagThresholdMs: number; settleAfterMs: number; failedRetryMs: number };
 };
 
@@ -123,6 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxInFlight: e.STRIPE_MAX_IN_FLIGHT,
       timeoutMs: e.STRIPE_TIMEOUT,
     },
+    replay: { maxWindowMs: e.REPLAY_MAX_WINDOW, syncMaxMs: e.REPLAY_SYNC_MAX, chunkMs: e.REPLAY_CHUNK },
     push: {
       intervalMs: e.PUSH_INTERVAL,
       lagThresholdMs: e.PUSH_LAG_THRESHOLD,

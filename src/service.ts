@@ -19,6 +19,7 @@ import { StripeLimiter } from './stripe/limiter.js';
 import { MappingStore } from './stripe/mappings.js';
 import { PushEngine, type CycleResult } from './stripe/push.js';
 import { openStripe } from './stripe/runtime.js';
+import { ReplayRunner } from './replay/replay.js';
 import { TenantStore } from './tenants/store.js';
 
 export type RunningService = {
@@ -83,6 +84,15 @@ export async function startService(
       log,
     );
 
+    const writer = new IngestWriter(
+      storage.ingest,
+      { maxRows: config.ingestMaxBatchRows, maxWaitMs: config.ingestMaxWaitMs, latenessWindowMs: config.latenessWindowMs },
+      metrics,
+      log,
+    );
+    const replay = new ReplayRunner(storage.jobs, writer, metrics, log.child({ component: 'replay' }), { chunkMs: config.replay.chunkMs });
+    const interrupted = await replay.markInterrupted();
+    if (interrupted) log.warn({ interrupted }, 'replays left running by a stopped process were marked interrupted');
     const deps: Deps = {
       config,
       log,
@@ -93,7 +103,8 @@ export async function startService(
       stripe,
       push: { engine, job: pushJob, workersHere: options.workers },
       keys: new ApiKeyStore(storage.api, admin.key, config.apiKeyCacheTtlMs),
-      writer: new IngestWriter(storage.ingest, { maxRows: config.ingestMaxBatchRows, maxWaitMs: config.ingestMaxWaitMs, latenessWindowMs: config.latenessWindowMs }, metrics, log),
+      writer,
+      replay,
       checks: [
         storageCheck(storage.api),
         migrationsCheck(storage.api),

@@ -1,5 +1,5 @@
 -- Local totals against what Stripe acknowledged, per (tenant, metric, customer, period).
--- local_total = period counters + approved adjustments (exact decimals); Stripe receives whole units, so
+-- local_total = period counters + approved usage adjustments (exact decimals); Stripe receives whole units, so
 -- target = floor(local_total) and the fractional rest waits. delta = target - pushed_total (negative: a correction).
 -- With onlyChanged = 1 only items with something to send are returned (the push cycle), plus the items named in
 -- alsoKeys whatever their delta (items with an open intent); with 0, every item (status).
@@ -13,7 +13,9 @@ WITH
       UNION ALL
       SELECT tenant_id, metric, customer_ref, period, delta AS quantity
       FROM adjustments FINAL
-      WHERE status = 'approved' AND ({tenantId:String} = '' OR tenant_id = {tenantId:String})
+      -- Reconciliation adjustments re-base pushed_totals (what Stripe holds), not usage.
+      WHERE status = 'approved' AND reason != 'reconciliation'
+        AND ({tenantId:String} = '' OR tenant_id = {tenantId:String})
     )
     GROUP BY tenant_id, metric, customer_ref, period
   ),

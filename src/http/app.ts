@@ -17,6 +17,7 @@ import { getHistory, getUsage } from './routes/usage/handlers.js';
 import { createMapping, deleteMapping, getMapping, listMappings, updateMapping } from './routes/mappings/handlers.js';
 import { listCustomers, putCustomer } from './routes/customers/handlers.js';
 import { pushRun, pushStatus } from './routes/push/handlers.js';
+import { getReplay, startReplay } from './routes/replay/handlers.js';
 
 export function createApp(deps: Deps): Koa<State> {
   const app = new Koa<State>({ proxy: false });
@@ -51,6 +52,8 @@ export function createApp(deps: Deps): Koa<State> {
   api.get('/v1/customers', listCustomers(deps));
   api.get('/v1/push/status', pushStatus(deps));
   api.post('/v1/push/run', pushRun(deps));
+  api.post('/v1/replay', startReplay(deps));
+  api.get('/v1/replay/:id', getReplay(deps));
 
   app.use(requestId(deps.log));
   app.use(accessLog());

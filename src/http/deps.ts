@@ -9,6 +9,7 @@ import type { MappingStore } from '../stripe/mappings.js';
 import type { CycleResult, PushEngine } from '../stripe/push.js';
 import type { StripeRuntime } from '../stripe/runtime.js';
 import type { PeriodicJob } from '../ops/schedule.js';
+import type { ReplayRunner } from '../replay/replay.js';
 import type { TenantStore } from '../tenants/store.js';
 
 /** What route handlers need, built once by the service and passed down. */
@@ -22,6 +23,7 @@ export type Deps = {
   writer: IngestWriter;
   checks: Check[];
   mappings: MappingStore;
+  replay: ReplayRunner;
   stripe: StripeRuntime;
   /** The push job; `workersHere` is false in an `api`-only process, which must not push. */
   push: { engine: PushEngine; job: PeriodicJob<CycleResult>; workersHere: boolean };

@@ -20,7 +20,7 @@ const eventRow = z.object({
   period: z.string(),
   meta: z.record(z.string(), z.string()),
   source: z.string(),
-  beyondWindow: z.union([z.boolean(), z.number()]).transform(Boolean),
+  lateness: z.enum(['counted', 'beyond_window', 'replayed']),
   ingestedAt: z.string(),
   tsMs: z.union([z.string(), z.number()]),
 });
@@ -52,6 +52,7 @@ export function listEvents(deps: Deps) {
         until: toClickHouseTime(until),
         metric: q.metric ?? '',
         customerRef: q.customerRef ?? '',
+        lateness: q.lateness ?? '',
         afterTsMs,
         afterKey,
         limit: q.limit,

@@ -17,4 +17,5 @@ export const eventsQuerySchema = z.strictObject({
   until: z.iso.datetime({ offset: true }).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   cursor: z.string().max(512).optional(),
+  lateness: z.enum(['beyond', 'replayed', 'counted']).optional(),
 });
