@@ -53,6 +53,11 @@ const envSchema = z.object({
     message: 'must divide a minute, an hour or a day evenly (PT5S, PT10S, PT1M, PT15M, PT1H...)',
   }),
   PUSH_LAG_THRESHOLD: duration('PT5M'),
+  RECON_EPSILON: z.coerce.number().min(0).max(1).default(0.005),
+  RECON_SETTLE: duration('PT5M'),
+  RECON_INTERVAL: duration('PT15M').refine((ms) => cronFor(ms) !== null, {
+    message: 'must divide a minute, an hour or a day evenly (PT5M, PT15M, PT1H...)',
+  }),
   PUSH_SETTLE_AFTER: duration('PT23H'),
   PUSH_FAILED_RETRY: duration('PT1M'),
 });
@@ -81,6 +86,7 @@ export type Config = {
     maxInFlight: number;
     timeoutMs: number;
   };
+  recon: { epsilon: number; settleMs: number; intervalMs: number };
   replay: { maxWindowMs: number; syncMaxMs: number; chunkMs: number };
   push: { intervalMs: number; lagThresholdMs: number; settleAfterMs: number; failedRetryMs: number };
 };
@@ -127,6 +133,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxInFlight: e.STRIPE_MAX_IN_FLIGHT,
       timeoutMs: e.STRIPE_TIMEOUT,
     },
+    recon: { epsilon: e.RECON_EPSILON, settleMs: e.RECON_SETTLE, intervalMs: e.RECON_INTERVAL },
     replay: { maxWindowMs: e.REPLAY_MAX_WINDOW, syncMaxMs: e.REPLAY_SYNC_MAX, chunkMs: e.REPLAY_CHUNK },
     push: {
       intervalMs: e.PUSH_INTERVAL,

@@ -19,7 +19,9 @@ import { StripeLimiter } from './stripe/limiter.js';
 import { MappingStore } from './stripe/mappings.js';
 import { PushEngine, type CycleResult } from './stripe/push.js';
 import { openStripe } from './stripe/runtime.js';
+import { AdjustmentStore } from './adjustments/store.js';
 import { ReplayRunner } from './replay/replay.js';
+import { Reconciler, type ReconRun } from './reconcile/reconcile.js';
 import { TenantStore } from './tenants/store.js';
 
 export type RunningService = {
@@ -62,11 +64,15 @@ export async function startService(
     }
     const metrics = createMetrics();
 
+    const ledger = new PushLedger(storage.jobs);
+    // One limiter for every Stripe call of the process: pushes and reconciliation reads share the account's rate.
+    const limiter = new StripeLimiter(config.stripe.maxRps, config.stripe.maxInFlight);
+    const timeZoneOf = async (tenantId: string) => (await tenants.get(tenantId))?.timezone ?? 'UTC';
     const engine = new PushEngine(
-      new PushLedger(storage.jobs),
+      ledger,
       stripe.client,
-      new StripeLimiter(config.stripe.maxRps, config.stripe.maxInFlight),
-      async (tenantId) => (await tenants.get(tenantId))?.timezone ?? 'UTC',
+      limiter,
+      timeZoneOf,
       metrics,
       log.child({ component: 'push' }),
       { maxAttemptsPerCycle: 5, settleAfterMs: config.push.settleAfterMs, failedRetryBaseMs: config.push.failedRetryMs, backoffBaseMs: 200 },
@@ -93,6 +99,21 @@ export async function startService(
     const replay = new ReplayRunner(storage.jobs, writer, metrics, log.child({ component: 'replay' }), { chunkMs: config.replay.chunkMs });
     const interrupted = await replay.markInterrupted();
     if (interrupted) log.warn({ interrupted }, 'replays left running by a stopped process were marked interrupted');
+    const adjustments = { store: new AdjustmentStore(storage.api), ledger, betweenPushes: <R>(fn: () => Promise<R>) => pushJob.runExclusive(fn) };
+    const reconciler = new Reconciler(storage.jobs, stripe.client, limiter, adjustments, timeZoneOf, metrics, log.child({ component: 'reconcile' }), {
+      epsilon: config.recon.epsilon,
+      settleMs: config.recon.settleMs,
+    });
+    const reconJob = new PeriodicJob<ReconRun[]>(
+      'reconciliation',
+      config.recon.intervalMs,
+      async () => {
+        const runs: ReconRun[] = [];
+        for (const t of await tenants.list()) runs.push(await reconciler.run(t.id, null, 'schedule'));
+        return runs;
+      },
+      log,
+    );
     const deps: Deps = {
       config,
       log,
@@ -105,6 +126,8 @@ export async function startService(
       keys: new ApiKeyStore(storage.api, admin.key, config.apiKeyCacheTtlMs),
       writer,
       replay,
+      adjustments,
+      reconcile: { reconciler, runNow: (tenantId, metric) => reconJob.runExclusive(() => reconciler.run(tenantId, metric, 'api')) },
       checks: [
         storageCheck(storage.api),
         migrationsCheck(storage.api),
@@ -121,7 +144,8 @@ export async function startService(
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     if (options.workers) {
       pushJob.start();
-      closers.push(() => pushJob.stop());
+      reconJob.start();
+      closers.push(() => pushJob.stop(), () => reconJob.stop());
     }
     log.info({ url, storage: storage.mode, stripe: stripe.mode, workers: options.workers }, 'stripemeter listening');
 

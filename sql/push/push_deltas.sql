@@ -14,7 +14,7 @@ WITH
       SELECT tenant_id, metric, customer_ref, period, delta AS quantity
       FROM adjustments FINAL
       -- Reconciliation adjustments re-base pushed_totals (what Stripe holds), not usage.
-      WHERE status = 'approved' AND reason != 'reconciliation'
+      WHERE approved_by != '' AND reason != 'reconciliation'
         AND ({tenantId:String} = '' OR tenant_id = {tenantId:String})
     )
     GROUP BY tenant_id, metric, customer_ref, period

@@ -8,6 +8,6 @@ FROM (
   SELECT metric, customer_ref, period, delta AS quantity
   FROM adjustments FINAL
   WHERE tenant_id = {tenantId:String} AND metric IN {metrics:Array(String)} AND period IN {periods:Array(String)}
-    AND status = 'approved' AND reason != 'reconciliation'
+    AND approved_by != '' AND reason != 'reconciliation'
 )
 GROUP BY metric, customer_ref, period

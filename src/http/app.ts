@@ -18,6 +18,8 @@ import { createMapping, deleteMapping, getMapping, listMappings, updateMapping }
 import { listCustomers, putCustomer } from './routes/customers/handlers.js';
 import { pushRun, pushStatus } from './routes/push/handlers.js';
 import { getReplay, startReplay } from './routes/replay/handlers.js';
+import { getRun, runNow, summary } from './routes/reconciliation/handlers.js';
+import { approveAdjustment, createAdjustment, getAdjustment, listAdjustments, revertAdjustment } from './routes/adjustments/handlers.js';
 
 export function createApp(deps: Deps): Koa<State> {
   const app = new Koa<State>({ proxy: false });
@@ -54,6 +56,14 @@ export function createApp(deps: Deps): Koa<State> {
   api.post('/v1/push/run', pushRun(deps));
   api.post('/v1/replay', startReplay(deps));
   api.get('/v1/replay/:id', getReplay(deps));
+  api.post('/v1/adjustments', createAdjustment(deps));
+  api.get('/v1/adjustments', listAdjustments(deps));
+  api.get('/v1/adjustments/:id', getAdjustment(deps));
+  api.post('/v1/adjustments/:id/approve', approveAdjustment(deps));
+  api.post('/v1/adjustments/:id/revert', revertAdjustment(deps));
+  api.get('/v1/reconciliation/summary', summary(deps));
+  api.post('/v1/reconciliation/run', runNow(deps));
+  api.get('/v1/reconciliation/runs/:id', getRun(deps));
 
   app.use(requestId(deps.log));
   app.use(accessLog());

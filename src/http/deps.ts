@@ -1,3 +1,4 @@
+import type { AdjustmentDeps } from '../adjustments/lifecycle.js';
 import type { ApiKeyStore } from '../auth/keys.js';
 import type { Config } from '../config.js';
 import type { IngestWriter } from '../ingest/writer.js';
@@ -10,6 +11,7 @@ import type { CycleResult, PushEngine } from '../stripe/push.js';
 import type { StripeRuntime } from '../stripe/runtime.js';
 import type { PeriodicJob } from '../ops/schedule.js';
 import type { ReplayRunner } from '../replay/replay.js';
+import type { Reconciler, ReconRun } from '../reconcile/reconcile.js';
 import type { TenantStore } from '../tenants/store.js';
 
 /** What route handlers need, built once by the service and passed down. */
@@ -24,6 +26,8 @@ export type Deps = {
   checks: Check[];
   mappings: MappingStore;
   replay: ReplayRunner;
+  adjustments: AdjustmentDeps;
+  reconcile: { reconciler: Reconciler; runNow: (tenantId: string, metric: string | null) => Promise<ReconRun> };
   stripe: StripeRuntime;
   /** The push job; `workersHere` is false in an `api`-only process, which must not push. */
   push: { engine: PushEngine; job: PeriodicJob<CycleResult>; workersHere: boolean };

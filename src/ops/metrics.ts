@@ -51,6 +51,36 @@ export function createMetrics() {
       labelNames: ['tenant'] as const,
       registers: [registry],
     }),
+    reconDiffPct: new Gauge({
+      name: 'reconciliation_diff_pct',
+      help: 'Drift |local - stripe| / max(|local|, 1) as a fraction (0.005 = 0.5%), per item and period, set by each reconciliation run',
+      labelNames: ['tenant', 'metric', 'customer', 'period'] as const,
+      registers: [registry],
+    }),
+    reconDiffAbs: new Gauge({
+      name: 'reconciliation_diff_abs',
+      help: 'Drift local - stripe in units, per item and period, set by each reconciliation run',
+      labelNames: ['tenant', 'metric', 'customer', 'period'] as const,
+      registers: [registry],
+    }),
+    reconRuns: new Counter({
+      name: 'recon_runs_total',
+      help: 'Reconciliation runs by result (success, error)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    reconDuration: new Histogram({
+      name: 'recon_duration_seconds',
+      help: 'Duration of one reconciliation run (Stripe reads included)',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers: [registry],
+    }),
+    reconItems: new Gauge({
+      name: 'recon_items',
+      help: 'Items by status at the latest run of each tenant: ok, aligned, drift, unmapped, unpushable',
+      labelNames: ['status'] as const,
+      registers: [registry],
+    }),
     stripePush: new Counter({
       name: 'stripe_push_total',
       help: 'Meter event deliveries by result: acked, failed (refused), retried, rate_limited, retry_later, settled',

@@ -41,13 +41,23 @@ export class PeriodicJob<T> {
   }
 
   runNow(arg: string | null): Promise<T> {
-    const next = this.chain.then(async () => {
-      this.busy = true;
+    return this.runExclusive(async () => {
       try {
         return await this.run(arg);
       } finally {
-        this.busy = false;
         this.lastRunAt = Date.now();
+      }
+    });
+  }
+
+  /** Runs `fn` between runs of the job, never during one (e.g. a ledger change the job must not race). */
+  runExclusive<R>(fn: () => Promise<R>): Promise<R> {
+    const next = this.chain.then(async () => {
+      this.busy = true;
+      try {
+        return await fn();
+      } finally {
+        this.busy = false;
       }
     });
     this.chain = next.catch(() => undefined);

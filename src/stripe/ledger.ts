@@ -55,6 +55,12 @@ export const itemKey = (i: { tenantId: string; metric: string; customerRef: stri
 
 const chTime = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
 
+export class PushInFlightError extends Error {
+  constructor() {
+    super('a push for this item is in flight (its outcome is not known yet); retry after the next push cycle');
+  }
+}
+
 /** Reads and writes of the push ledger: the diff, open intents, intent state changes and acknowledged totals. */
 export class PushLedger {
   constructor(private readonly client: ClickHouseClient) {}
@@ -106,6 +112,39 @@ export class PushLedger {
       })),
       format: 'JSONEachRow',
     });
+  }
+
+  /**
+   * Re-bases what the ledger believes Stripe holds for an item by `units` (a reconciliation adjustment): the next
+   * push then sends the difference between local and Stripe's actual total. Refused while a push is in flight.
+   */
+  async rebase(item: { tenantId: string; metric: string; customerRef: string; period: string }, units: number, reference: string): Promise<void> {
+    await this.assertNoPushInFlight(item);
+    const rs = await this.client.query({ query: loadSql('push/pushed_item'), query_params: item, format: 'JSONEachRow' });
+    const [row] = await rs.json<{ pushed: string | number; seq: string | number }>();
+    await this.client.insert({
+      table: 'pushed_totals',
+      values: [
+        {
+          tenant_id: item.tenantId,
+          metric: item.metric,
+          customer_ref: item.customerRef,
+          period: item.period,
+          pushed_total: Number(row?.pushed ?? 0) + units,
+          // A new sequence number: identifiers of later pushes must differ from those sent before the re-base.
+          seq: Number(row?.seq ?? 0) + 1,
+          last_identifier: reference,
+          version: nextVersion(),
+        },
+      ],
+      format: 'JSONEachRow',
+    });
+  }
+
+  async assertNoPushInFlight(item: { tenantId: string; metric: string; customerRef: string; period: string }): Promise<void> {
+    const rs = await this.client.query({ query: loadSql('push/pushed_item'), query_params: item, format: 'JSONEachRow' });
+    const [row] = await rs.json<{ open: string | number }>();
+    if (Number(row?.open ?? 0) > 0) throw new PushInFlightError();
   }
 
   /** Moves pushed_total for acknowledged intents. Idempotent: writing the same target twice changes nothing. */

@@ -156,7 +156,7 @@ describe('push', () => {
     // An approved correction (the adjustments API inserts the same row).
     await svc.deps.storage.api.insert({
       table: 'adjustments',
-      values: [{ id: 'adj_test_1', tenant_id: 'p3', metric: 'seats', customer_ref: 'carol', period, delta: '-3.5', reason: 'correction', status: 'approved', version: '1' }],
+      values: [{ id: 'adj_test_1', tenant_id: 'p3', metric: 'seats', customer_ref: 'carol', period, delta: '-3.5', reason: 'correction', status: 'approved', approved_by: 'test', version: '1' }],
       format: 'JSONEachRow',
     });
     const r = await push('p3');

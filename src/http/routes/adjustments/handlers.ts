@@ -1,0 +1,62 @@
+import type { Deps } from '../../deps.js';
+import { parseBody, parseQuery, principalOf, requireScope, requireTenant, type Ctx } from '../../context.js';
+import { HttpError, validationError } from '../../errors.js';
+import { authorizeTenant } from '../../tenant-access.js';
+import { AdjustmentStateError, approve, PushInFlightError, revert } from '../../../adjustments/lifecycle.js';
+import { adjustmentIdSchema, createAdjustmentSchema, listAdjustmentsQuerySchema } from './schema.js';
+
+/** POST /v1/adjustments: records a pending adjustment; it counts once approved. */
+export function createAdjustment(deps: Deps) {
+  return async (ctx: Ctx) => {
+    const body = parseBody(ctx, createAdjustmentSchema);
+    await authorizeTenant(deps, ctx, body.tenantId, 'admin');
+    ctx.status = 201;
+    ctx.body = await deps.adjustments.store.create({ ...body, status: 'pending', createdBy: principalOf(ctx).keyId });
+  };
+}
+
+export function listAdjustments(deps: Deps) {
+  return async (ctx: Ctx) => {
+    const q = parseQuery(ctx, listAdjustmentsQuerySchema);
+    await authorizeTenant(deps, ctx, q.tenantId, 'read');
+    ctx.body = { adjustments: await deps.adjustments.store.list(q) };
+  };
+}
+
+async function load(deps: Deps, ctx: Ctx, scope: 'read' | 'admin') {
+  const parsed = adjustmentIdSchema.safeParse(ctx.params);
+  if (!parsed.success) throw validationError(parsed.error, 'path');
+  const p = requireScope(ctx, scope);
+  const a = await deps.adjustments.store.get(p.root ? null : p.tenantId, parsed.data.id);
+  if (!a) throw new HttpError(404, 'not_found', `no adjustment ${parsed.data.id}`);
+  requireTenant(ctx, a.tenantId);
+  return a;
+}
+
+export function getAdjustment(deps: Deps) {
+  return async (ctx: Ctx) => {
+    ctx.body = await load(deps, ctx, 'read');
+  };
+}
+
+function stateConflict(err: unknown): never {
+  if (err instanceof AdjustmentStateError) throw new HttpError(409, 'invalid_state', err.message);
+  if (err instanceof PushInFlightError) throw new HttpError(409, 'push_in_flight', err.message);
+  throw err;
+}
+
+/** POST /v1/adjustments/:id/approve */
+export function approveAdjustment(deps: Deps) {
+  return async (ctx: Ctx) => {
+    const a = await load(deps, ctx, 'admin');
+    ctx.body = await approve(deps.adjustments, a, principalOf(ctx).keyId).catch(stateConflict);
+  };
+}
+
+/** POST /v1/adjustments/:id/revert: an approved adjustment gets a linked opposite one. */
+export function revertAdjustment(deps: Deps) {
+  return async (ctx: Ctx) => {
+    const a = await load(deps, ctx, 'admin');
+    ctx.body = await revert(deps.adjustments, a, principalOf(ctx).keyId).catch(stateConflict);
+  };
+}

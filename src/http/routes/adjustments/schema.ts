@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { adjustmentReasons, adjustmentStatuses } from '../../../adjustments/store.js';
+import { customerRefSchema, metricSchema, tenantIdSchema } from '../../../ingest/event.js';
+import { parseQuantity } from '../../../ingest/quantity.js';
+import { periodPattern } from '../../../time/period.js';
+
+/** A signed decimal with at most 6 decimals, not zero, as canonical text. */
+const signedDelta = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const text = String(v).trim();
+  const negative = text.startsWith('-');
+  const q = parseQuantity(negative ? text.slice(1) : typeof v === 'number' ? Math.abs(v) : text);
+  if (!q.ok) {
+    ctx.addIssue({ code: 'custom', message: `delta ${q.message}` });
+    return z.NEVER;
+  }
+  if (q.value === '0') {
+    ctx.addIssue({ code: 'custom', message: 'delta must not be zero' });
+    return z.NEVER;
+  }
+  return negative ? `-${q.value}` : q.value;
+});
+
+export const createAdjustmentSchema = z
+  .strictObject({
+    tenantId: tenantIdSchema,
+    metric: metricSchema,
+    customerRef: customerRefSchema,
+    period: z.string().regex(periodPattern, 'must be YYYY-MM'),
+    delta: signedDelta,
+    reason: z.enum(adjustmentReasons),
+    note: z.string().max(2000).default(''),
+  })
+  .refine((a) => a.reason !== 'reconciliation' || /^-?\d+$/.test(a.delta), {
+    message: 'a reconciliation adjustment re-bases the push ledger and must be a whole number of units',
+    path: ['delta'],
+  });
+
+export const listAdjustmentsQuerySchema = z.strictObject({
+  tenantId: tenantIdSchema,
+  metric: metricSchema.optional(),
+  customerRef: customerRefSchema.optional(),
+  period: z.string().regex(periodPattern, 'must be YYYY-MM').optional(),
+  status: z.enum(adjustmentStatuses).optional(),
+  reason: z.enum(adjustmentReasons).optional(),
+  limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+});
+
+export const adjustmentIdSchema = z.strictObject({ id: z.string().regex(/^adj_[0-9a-f]{16}$/, 'not an adjustment id') });

@@ -1,0 +1,437 @@
+import { randomBytes } from 'node:crypto';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type Stripe from 'stripe';
+import { z } from 'zod';
+import { approve, type AdjustmentDeps } from '../adjustments/lifecycle.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../ops/metrics.js';
+import { loadSql } from '../storage/sql.js';
+import { nextVersion } from '../storage/version.js';
+import { classifyStripeError } from '../stripe/errors.js';
+import type { StripeLimiter } from '../stripe/limiter.js';
+import { periodBounds, periodOf } from '../time/period.js';
+
+export const reconStatuses = ['ok', 'aligned', 'drift', 'unmapped', 'unpushable'] as const;
+export type ReconStatus = (typeof reconStatuses)[number];
+
+const int = z.union([z.number(), z.string()]).transform(Number);
+const nullableText = z.string().nullable();
+const compared = z.object({
+  metric: z.string(),
+  customerRef: z.string(),
+  stripeCustomerId: z.string(),
+  period: z.string(),
+  local: z.string(),
+  stripe: nullableText,
+  pushed: int,
+  pending: int,
+  diffAbs: nullableText,
+  diffPct: z.number().nullable(),
+  status: z.enum(reconStatuses),
+  inFlight: int.transform(Boolean),
+  pushFailed: int.transform(Boolean),
+  pushError: z.string(),
+  lateEvents: int,
+  lateQuantity: z.string(),
+  duplicatesRemovedByReplay: int,
+  adjustments: int,
+  adjustmentsTotal: z.string(),
+});
+type Compared = z.infer<typeof compared>;
+
+export type Cause =
+  | { cause: 'unpushed_delta'; units: number }
+  | { cause: 'failed_push'; message: string }
+  | { cause: 'late_events_beyond_window'; events: number; quantity: string }
+  | { cause: 'duplicates_removed_by_replay'; events: number }
+  | { cause: 'adjustments'; count: number; total: string }
+  | { cause: 'stripe_differs_from_pushed'; stripe: string; pushed: number };
+
+export type ReconItem = {
+  metric: string;
+  customerRef: string;
+  stripeCustomer: string | null;
+  period: string;
+  local: string;
+  stripe: string | null;
+  pushed: number;
+  pending: number;
+  diff_abs: string | null;
+  diff_pct: number | null;
+  status: ReconStatus;
+  inFlight: boolean;
+  lateEventsBeyondWindow: { count: number; quantity: string };
+  causes: Cause[];
+  /** The reconciliation adjustment this run recorded for the item (approved when aligned, pending when drifting). */
+  adjustmentId: string | null;
+};
+
+export type ReconRun = {
+  id: string;
+  tenantId: string;
+  metric: string | null;
+  trigger: 'schedule' | 'api' | 'summary';
+  status: 'running' | 'succeeded' | 'failed';
+  periods: string[];
+  counts: Partial<Record<ReconStatus, number>>;
+  error: string | null;
+  startedAt: string;
+  finishedAt: string | null;
+  items: ReconItem[];
+};
+
+const runRow = z.object({
+  id: z.string(),
+  tenantId: z.string(),
+  metric: z.string(),
+  trigger: z.enum(['schedule', 'api', 'summary']),
+  status: z.enum(['running', 'succeeded', 'failed']),
+  periods: z.array(z.string()),
+  counts: z.string(),
+  error: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+});
+
+const reportRow = z.object({
+  metric: z.string(),
+  customerRef: z.string(),
+  stripeCustomer: z.string(),
+  period: z.string(),
+  local: z.string(),
+  stripe: nullableText,
+  pushed: int,
+  pending: int,
+  diff_abs: nullableText,
+  diff_pct: z.number().nullable(),
+  status: z.enum(reconStatuses),
+  lateCount: int,
+  lateQuantity: z.string(),
+  causes: z.string(),
+  adjustmentId: z.string(),
+});
+
+export type ReconOptions = { epsilon: number; settleMs: number };
+
+const stripeWindowMs = 35 * 86_400_000;
+
+/**
+ * Compares local totals with what Stripe reports, per item and period, under the drift policy (DESIGN.md): Stripe's
+ * totals are read through the stripe client (meter event summaries, minute-aligned), stored per run, and compared
+ * in SQL (sql/reconcile.sql). Aligned items get an approved reconciliation adjustment that re-bases the push
+ * ledger; drifting ones a pending one for an operator. Runs are persisted, repeatable, and set the drift gauges.
+ */
+export class Reconciler {
+  /** Gauge label sets set per tenant, so items leaving the current and previous period are dropped. */
+  private gaugeLabels = new Map<string, Map<string, Record<string, string>>>();
+  private statusCounts = new Map<string, Partial<Record<ReconStatus, number>>>();
+
+  constructor(
+    private readonly client: ClickHouseClient,
+    private readonly stripe: Stripe,
+    private readonly limiter: StripeLimiter,
+    private readonly adjustments: AdjustmentDeps,
+    private readonly timeZoneOf: (tenantId: string) => Promise<string>,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    private readonly opts: ReconOptions,
+  ) {}
+
+  /** The current and previous billing periods of a tenant: what a run covers. */
+  async periods(tenantId: string, now = Date.now()): Promise<string[]> {
+    const tz = await this.timeZoneOf(tenantId);
+    const current = periodOf(now, tz);
+    const previous = periodOf(periodBounds(current, tz).start.getTime() - 1, tz);
+    return [current, previous];
+  }
+
+  async run(tenantId: string, metric: string | null, trigger: ReconRun['trigger']): Promise<ReconRun> {
+    const started = performance.now();
+    const run: ReconRun = {
+      id: `rec_${randomBytes(8).toString('hex')}`,
+      tenantId,
+      metric,
+      trigger,
+      status: 'running',
+      periods: await this.periods(tenantId),
+      counts: {},
+      error: null,
+      startedAt: new Date().toISOString(),
+      finishedAt: null,
+      items: [],
+    };
+    try {
+      await this.saveRun(run);
+      await this.readStripe(run);
+      const rows = await this.compare(tenantId, metric, run.periods, run.id);
+      run.items = await this.act(run, rows);
+      await this.saveReports(run);
+      for (const i of run.items) run.counts[i.status] = (run.counts[i.status] ?? 0) + 1;
+      run.status = 'succeeded';
+      this.setGauges(run);
+      this.metrics.reconRuns.inc({ result: 'success' });
+    } catch (err) {
+      this.log.error({ err, runId: run.id, tenantId }, 'reconciliation failed');
+      run.status = 'failed';
+      run.error = (err as Error).message.split('\n')[0] ?? 'failed';
+      this.metrics.reconRuns.inc({ result: 'error' });
+    }
+    run.finishedAt = new Date().toISOString();
+    this.metrics.reconDuration.observe((performance.now() - started) / 1000);
+    await this.saveRun(run);
+    return run;
+  }
+
+  /**
+   * The live view: local side as of now, Stripe as of the latest successful run (a run is made first if there is
+   * none). No adjustment is written.
+   */
+  async summary(tenantId: string, metric: string | null, period: string | null): Promise<{ run: Pick<ReconRun, 'id' | 'finishedAt'>; items: ReconItem[] }> {
+    let latest = await this.latestRun(tenantId);
+    if (!latest) {
+      const made = await this.run(tenantId, null, 'summary');
+      latest = { id: made.id, finishedAt: made.finishedAt ?? '' };
+    }
+    const periods = period ? [period] : await this.periods(tenantId);
+    const rows = await this.compare(tenantId, metric, periods, latest.id);
+    return { run: { id: latest.id, finishedAt: latest.finishedAt || null }, items: rows.map((r) => this.item(r, null)) };
+  }
+
+  async getRun(tenantId: string | null, id: string): Promise<ReconRun | undefined> {
+    const rs = await this.client.query({ query: loadSql('reconcile/get_run'), query_params: { id, tenantId: tenantId ?? '' }, format: 'JSONEachRow' });
+    const [row] = z.array(runRow).parse(await rs.json());
+    if (!row) return undefined;
+    const items = await this.client.query({ query: loadSql('reconcile/run_items'), query_params: { id, tenantId: row.tenantId }, format: 'JSONEachRow' });
+    return {
+      ...row,
+      metric: row.metric || null,
+      counts: row.counts ? (JSON.parse(row.counts) as ReconRun['counts']) : {},
+      error: row.error || null,
+      finishedAt: row.finishedAt || null,
+      items: z
+        .array(reportRow)
+        .parse(await items.json())
+        .map(({ lateCount, lateQuantity, causes, ...i }) => ({
+          ...i,
+          stripeCustomer: i.stripeCustomer || null,
+          adjustmentId: i.adjustmentId || null,
+          inFlight: false,
+          lateEventsBeyondWindow: { count: lateCount, quantity: lateQuantity },
+          causes: JSON.parse(causes) as Cause[],
+        })),
+    };
+  }
+
+  private async latestRun(tenantId: string): Promise<{ id: string; finishedAt: string } | undefined> {
+    const rs = await this.client.query({ query: loadSql('reconcile/latest_run'), query_params: { tenantId }, format: 'JSONEachRow' });
+    return (await rs.json<{ id: string; finishedAt: string }>())[0];
+  }
+
+  /** Stripe's total per mapped item, stored under the run. A failed read fails the run: no decision on half a picture. */
+  private async readStripe(run: ReconRun): Promise<void> {
+    const rs = await this.client.query({
+      query: loadSql('reconcile/items'),
+      query_params: { tenantId: run.tenantId, metric: run.metric ?? '', periods: run.periods },
+      format: 'JSONEachRow',
+    });
+    const items = await rs.json<{ metric: string; customerRef: string; period: string; meterId: string; stripeCustomerId: string }>();
+    const tz = await this.timeZoneOf(run.tenantId);
+    const nowMinute = Math.ceil(Date.now() / 60_000) * 60;
+    const rows = await Promise.all(
+      items.map(async (i) => {
+        const { start, end } = periodBounds(i.period, tz);
+        const params = {
+          customer: i.stripeCustomerId,
+          start_time: Math.floor(start.getTime() / 60_000) * 60,
+          end_time: Math.min(Math.ceil(end.getTime() / 60_000) * 60, nowMinute + 60),
+        };
+        const total = await this.withRetries(() =>
+          this.limiter.run(`${i.meterId}\u0000${i.stripeCustomerId}`, async () => {
+            let sum = 0;
+            for await (const s of this.stripe.billing.meters.listEventSummaries(i.meterId, params)) sum += s.aggregated_value;
+            return sum;
+          }),
+        );
+        return {
+          run_id: run.id,
+          tenant_id: run.tenantId,
+          metric: i.metric,
+          customer_ref: i.customerRef,
+          period: i.period,
+          meter_id: i.meterId,
+          stripe_customer_id: i.stripeCustomerId,
+          stripe_total: String(total),
+        };
+      }),
+    );
+    if (rows.length > 0) await this.client.insert({ table: 'stripe_reported_totals', values: rows, format: 'JSONEachRow' });
+  }
+
+  private async withRetries<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const f = classifyStripeError(err);
+        this.metrics.stripeApiErrors.inc({ type: f.kind, status: String(f.status) });
+        if (attempt >= 4 || f.kind === 'permanent' || f.kind === 'auth') throw new Error(`reading Stripe's totals failed: ${f.message}`);
+        await new Promise((r) => setTimeout(r, f.kind === 'rate_limited' ? f.retryAfterMs : 200 * 2 ** attempt * (0.5 + Math.random())));
+      }
+    }
+  }
+
+  private async compare(tenantId: string, metric: string | null, periods: string[], runId: string): Promise<Compared[]> {
+    const tz = await this.timeZoneOf(tenantId);
+    const bounds = periods.map((p) => periodBounds(p, tz));
+    const since = Math.min(...bounds.map((b) => b.start.getTime()));
+    const unpushablePeriods = periods.filter((_, i) => bounds[i]!.end.getTime() < Date.now() - stripeWindowMs);
+    const rs = await this.client.query({
+      query: loadSql('reconcile'),
+      query_params: {
+        tenantId,
+        metric: metric ?? '',
+        periods,
+        runId,
+        since: new Date(since).toISOString().replace('T', ' ').replace('Z', ''),
+        epsilon: this.opts.epsilon,
+        settleSeconds: Math.round(this.opts.settleMs / 1000),
+        unpushablePeriods,
+      },
+      format: 'JSONEachRow',
+    });
+    return z.array(compared).parse(await rs.json());
+  }
+
+  private item(r: Compared, adjustmentId: string | null): ReconItem {
+    const causes: Cause[] = [];
+    if (r.status !== 'ok' || r.diffAbs !== '0') {
+      if (r.pending !== 0) causes.push({ cause: 'unpushed_delta', units: r.pending });
+      if (r.pushFailed) causes.push({ cause: 'failed_push', message: r.pushError });
+      if (r.lateEvents > 0) causes.push({ cause: 'late_events_beyond_window', events: r.lateEvents, quantity: r.lateQuantity });
+      if (r.duplicatesRemovedByReplay > 0) causes.push({ cause: 'duplicates_removed_by_replay', events: r.duplicatesRemovedByReplay });
+      if (r.adjustments > 0) causes.push({ cause: 'adjustments', count: r.adjustments, total: r.adjustmentsTotal });
+      if (r.stripe !== null && Number(r.stripe) !== r.pushed) causes.push({ cause: 'stripe_differs_from_pushed', stripe: r.stripe, pushed: r.pushed });
+    }
+    return {
+      metric: r.metric,
+      customerRef: r.customerRef,
+      stripeCustomer: r.stripeCustomerId || null,
+      period: r.period,
+      local: r.local,
+      stripe: r.stripe,
+      pushed: r.pushed,
+      pending: r.pending,
+      diff_abs: r.diffAbs,
+      diff_pct: r.diffPct,
+      status: r.status,
+      inFlight: r.inFlight,
+      lateEventsBeyondWindow: { count: r.lateEvents, quantity: r.lateQuantity },
+      causes,
+      adjustmentId,
+    };
+  }
+
+  /** Aligned: an approved reconciliation adjustment re-bases the ledger on Stripe. Drift: a pending one, once. */
+  private async act(run: ReconRun, rows: Compared[]): Promise<ReconItem[]> {
+    const out: ReconItem[] = [];
+    for (const r of rows) {
+      let adjustmentId: string | null = null;
+      if ((r.status === 'aligned' || r.status === 'drift') && r.stripe !== null && Number.isInteger(Number(r.stripe))) {
+        const delta = String(Number(r.stripe) - r.pushed);
+        const key = { tenantId: run.tenantId, metric: r.metric, customerRef: r.customerRef, period: r.period };
+        const open = await this.adjustments.store.list({ ...key, reason: 'reconciliation', status: 'pending' });
+        const same = open.find((a) => a.delta === delta);
+        const note = `${r.status} found by reconciliation ${run.id}: Stripe ${r.stripe}, pushed ${r.pushed}, local ${r.local}`;
+        if (r.status === 'drift') {
+          adjustmentId = same?.id ?? (await this.adjustments.store.create({ ...key, delta, reason: 'reconciliation', note, status: 'pending', createdBy: 'reconciliation' })).id;
+        } else {
+          const a = same ?? (await this.adjustments.store.create({ ...key, delta, reason: 'reconciliation', note, status: 'pending', createdBy: 'reconciliation' }));
+          try {
+            await approve(this.adjustments, a, 'reconciliation');
+          } catch (err) {
+            // A push in flight: the next run decides again; the pending adjustment stays for it to reuse.
+            this.log.info({ adjustment: a.id, reason: (err as Error).message }, 'alignment deferred');
+          }
+          adjustmentId = a.id;
+        }
+      }
+      out.push(this.item(r, adjustmentId));
+    }
+    return out;
+  }
+
+  private setGauges(run: ReconRun): void {
+    if (run.metric !== null) return; // a partial run does not decide which items left the window
+    const current = new Map<string, Record<string, string>>();
+    for (const i of run.items) {
+      if (i.diff_pct === null || i.diff_abs === null) continue;
+      const labels = { tenant: run.tenantId, metric: i.metric, customer: i.customerRef, period: i.period };
+      current.set(JSON.stringify(labels), labels);
+      this.metrics.reconDiffPct.set(labels, i.diff_pct);
+      this.metrics.reconDiffAbs.set(labels, Number(i.diff_abs));
+    }
+    for (const [k, labels] of this.gaugeLabels.get(run.tenantId) ?? []) {
+      if (!current.has(k)) {
+        this.metrics.reconDiffPct.remove(labels);
+        this.metrics.reconDiffAbs.remove(labels);
+      }
+    }
+    this.gaugeLabels.set(run.tenantId, current);
+    this.statusCounts.set(run.tenantId, run.counts);
+    for (const s of reconStatuses) {
+      let n = 0;
+      for (const c of this.statusCounts.values()) n += c[s] ?? 0;
+      this.metrics.reconItems.set({ status: s }, n);
+    }
+  }
+
+  private async saveRun(run: ReconRun): Promise<void> {
+    await this.client.insert({
+      table: 'reconciliation_runs',
+      values: [
+        {
+          id: run.id,
+          tenant_id: run.tenantId,
+          metric: run.metric ?? '',
+          trigger: run.trigger,
+          status: run.status,
+          periods: run.periods,
+          items: run.items.length,
+          counts: JSON.stringify(run.counts),
+          error: run.error ?? '',
+          started_at: run.startedAt.replace('T', ' ').replace('Z', ''),
+          finished_at: run.finishedAt ? run.finishedAt.replace('T', ' ').replace('Z', '') : null,
+          version: nextVersion(),
+        },
+      ],
+      format: 'JSONEachRow',
+    });
+  }
+
+  private async saveReports(run: ReconRun): Promise<void> {
+    if (run.items.length === 0) return;
+    await this.client.insert({
+      table: 'reconciliation_reports',
+      values: run.items.map((i) => ({
+        run_id: run.id,
+        tenant_id: run.tenantId,
+        metric: i.metric,
+        customer_ref: i.customerRef,
+        stripe_customer_id: i.stripeCustomer ?? '',
+        period: i.period,
+        local_total: i.local,
+        stripe_total: i.stripe,
+        pushed_total: i.pushed,
+        pending: i.pending,
+        diff_abs: i.diff_abs,
+        diff_pct: i.diff_pct,
+        status: i.status,
+        late_events: i.lateEventsBeyondWindow.count,
+        late_quantity: i.lateEventsBeyondWindow.quantity,
+        causes: JSON.stringify(i.causes),
+        adjustment_id: i.adjustmentId ?? '',
+      })),
+      format: 'JSONEachRow',
+    });
+  }
+}
