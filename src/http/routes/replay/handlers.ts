@@ -13,8 +13,8 @@ const iso = (ms: number) => {
 
 /**
  * POST /v1/replay: recompute the counters of a window from stored events. `dry-run` reports what would change;
- * `apply` writes it. Windows up to REPLAY_SYNC_MAX answer 200 with the result; longer ones 202 with the run id to
- * poll (GET /v1/replay/:id shows progress).
+ * `apply` writes it. Dry-runs and applies over up to REPLAY_SYNC_MAX answer 200 with the result; longer applies 202
+ * with the run id to poll (GET /v1/replay/:id shows progress).
  */
 export function startReplay(deps: Deps) {
   return async (ctx: Ctx) => {
@@ -46,7 +46,8 @@ export function startReplay(deps: Deps) {
       throw err;
     }
     const widened = { since: iso(window.widenedMs.since), until: iso(window.widenedMs.until) };
-    if (window.endMs - window.startMs > deps.config.replay.syncMaxMs) {
+    // A dry-run is one read and answers at once; an apply over a long window runs as a job to poll.
+    if (body.mode === 'apply' && window.endMs - window.startMs > deps.config.replay.syncMaxMs) {
       started.done.catch(() => undefined);
       ctx.status = 202;
       ctx.body = { ...started.run, widened, statusUrl: `/v1/replay/${started.run.id}` };
