@@ -62,6 +62,9 @@ const envSchema = z.object({
   PUSH_FAILED_RETRY: duration('PT1M'),
 });
 
+/** Every environment variable the service reads (deployment files are checked against this list). */
+export const envVarNames: readonly string[] = Object.keys(envSchema.shape);
+
 export type Config = {
   port: number;
   host: string;
