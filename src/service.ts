@@ -78,14 +78,16 @@ export async function startService(
       { maxAttemptsPerCycle: 5, settleAfterMs: config.push.settleAfterMs, failedRetryBaseMs: config.push.failedRetryMs, backoffBaseMs: 200 },
     );
     let authError: string | null = null;
-    const pushJob = new PeriodicJob<CycleResult>(
+    // Scheduled: every tenant, one at a time; POST /v1/push/run: one tenant.
+    const pushJob = new PeriodicJob<CycleResult[]>(
       'push',
       config.push.intervalMs,
       async (tenantId) => {
-        const result = await engine.cycle(tenantId);
-        if (result.authError) authError = result.authError;
-        else if (result.acked > 0) authError = null;
-        return result;
+        const results = tenantId ? [await engine.cycle(tenantId)] : await engine.cycleAll((await tenants.list()).map((t) => t.id));
+        const failedAuth = results.find((r) => r.authError);
+        if (failedAuth) authError = failedAuth.authError;
+        else if (results.some((r) => r.acked > 0)) authError = null;
+        return results;
       },
       log,
     );

@@ -59,7 +59,9 @@ LEFT JOIN (SELECT tenant_id, customer_ref, stripe_customer_id FROM customer_mapp
   ON c.tenant_id = item_tenant AND c.customer_ref = item_customer
 WHERE {onlyChanged:UInt8} = 0
    OR target != pushed
-   OR has({alsoKeys:Array(Array(String))}, [item_tenant, item_metric, item_customer, item_period])
+   OR (item_tenant, item_metric, item_customer, item_period) IN (
+        SELECT (k[1], k[2], k[3], k[4]) FROM (SELECT arrayJoin({alsoKeys:Array(Array(String))}) AS k)
+      )
 ORDER BY tenantId, metric, customerRef, period
 -- join_use_nulls = 0: a missing side reads as '' / 0, which is what an unpushed or unmapped item means.
 SETTINGS join_use_nulls = 0

@@ -30,5 +30,5 @@ export type Deps = {
   reconcile: { reconciler: Reconciler; runNow: (tenantId: string, metric: string | null) => Promise<ReconRun> };
   stripe: StripeRuntime;
   /** The push job; `workersHere` is false in an `api`-only process, which must not push. */
-  push: { engine: PushEngine; job: PeriodicJob<CycleResult>; workersHere: boolean };
+  push: { engine: PushEngine; job: PeriodicJob<CycleResult[]>; workersHere: boolean };
 };

@@ -183,6 +183,32 @@ describe('push', () => {
     expect((await status('p4')).items[0]).toMatchObject({ status: 'ok', pushedTotal: 7 });
   });
 
+  it('resolves several pending intents of one item in order before sending anything new', async () => {
+    await svc.request('POST', '/v1/admin/tenants', { body: { id: 'p7' } });
+    const meter = await newMeteredMetric('p7', 'calls');
+    const c = await newCustomer('p7', 'gus');
+    await ingest([event({ tenantId: 'p7', metric: 'calls', customerRef: 'gus', quantity: 10 })]);
+    // The state a crash can leave: seq 1 (0 -> 5) acknowledged by Stripe but not yet recorded, seq 2 (5 -> 8) sent
+    // or not; then more usage arrived (local 10).
+    const period = new Date().toISOString().slice(0, 7);
+    const base = { tenant_id: 'p7', metric: 'calls', customer_ref: 'gus', period, meter_id: meter.id, event_name: 'p7_calls', stripe_customer_id: c.id, status: 'pending', event_ts: Math.floor(Date.now() / 1000) };
+    await svc.deps.storage.api.insert({
+      table: 'push_log',
+      values: [
+        { ...base, identifier: 'sm_crash_seq1', seq: 1, base_total: 0, target_total: 5, value: 5, version: '1' },
+        { ...base, identifier: 'sm_crash_seq2', seq: 2, base_total: 5, target_total: 8, value: 3, version: '2' },
+      ],
+      format: 'JSONEachRow',
+    });
+    await stripe().billing.meterEvents.create({ event_name: 'p7_calls', identifier: 'sm_crash_seq1', payload: { stripe_customer_id: c.id, value: '5' } });
+    const r = await push('p7');
+    expect(r.acked).toBe(3); // seq 1 (deduped), seq 2, then the rest (8 -> 10)
+    expect(await stripeTotal(meter.id, c.id)).toBe(10);
+    expect((await status('p7')).items[0]).toMatchObject({ status: 'ok', pushedTotal: 10 });
+    expect((await push('p7')).acked).toBe(0);
+    expect(await stripeTotal(meter.id, c.id)).toBe(10);
+  });
+
   it('surfaces permanent errors and recovers once the mapping is fixed', async () => {
     await svc.request('POST', '/v1/admin/tenants', { body: { id: 'p5' } });
     const meter = await newMeteredMetric('p5', 'jobs');

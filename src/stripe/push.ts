@@ -50,7 +50,7 @@ export type ItemStatus = {
 };
 
 export type CycleResult = {
-  tenantId: string | null;
+  tenantId: string;
   startedAt: string;
   durationMs: number;
   items: number;
@@ -63,6 +63,63 @@ export type CycleResult = {
   settled: number;
   authError: string | null;
 };
+
+type OpenIntents = { pending: Intent[]; other?: Intent };
+
+/** An item's open intents: pending ones in sequence order, and the latest failed or stuck one. */
+function groupOpen(open: Intent[]): Map<string, OpenIntents> {
+  const byItem = new Map<string, OpenIntents>();
+  for (const i of open) {
+    const key = itemKey(i);
+    let g = byItem.get(key);
+    if (!g) byItem.set(key, (g = { pending: [] }));
+    if (i.status === 'pending') g.pending.push(i);
+    else if (!g.other || i.seq > g.other.seq || (i.seq === g.other.seq && i.generation > g.other.generation)) g.other = i;
+  }
+  for (const g of byItem.values()) g.pending.sort((a, b) => a.seq - b.seq || a.generation - b.generation);
+  return byItem;
+}
+
+/**
+ * Acknowledged intents are recorded in batches (pushed_totals first, then the intents' status): one-row writes per
+ * acknowledgement would cap the push rate far below Stripe's. An acknowledgement lost to a crash before its batch
+ * is written leaves the intent pending; the next cycle re-sends it with the same identifier and Stripe dedupes it.
+ */
+class AckWriter {
+  readonly written: Intent[] = [];
+  private buffer: Intent[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly ledger: PushLedger,
+    private readonly flushMs = 50,
+    private readonly maxRows = 1000,
+  ) {}
+
+  add(intent: Intent): void {
+    this.buffer.push(intent);
+    if (this.buffer.length >= this.maxRows) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), this.flushMs);
+  }
+
+  async close(): Promise<void> {
+    this.flush();
+    await this.chain;
+  }
+
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.buffer.splice(0);
+    if (batch.length === 0) return;
+    this.chain = this.chain.then(async () => {
+      await this.ledger.savePushed(batch);
+      await this.ledger.saveIntents(batch.map((i) => ({ ...i, status: 'acked' as const, lastError: '', lastErrorCode: '', lastHttpStatus: 200 })));
+      this.written.push(...batch);
+    });
+  }
+}
 
 /** Meter event timestamps must lie within Stripe's last 35 days; keep an hour of margin for slow retries. */
 const stripeWindowMs = 35 * 86_400_000 - 3600_000;
@@ -87,7 +144,18 @@ export class PushEngine {
     private readonly opts: PushOptions,
   ) {}
 
-  async cycle(tenantId: string | null): Promise<CycleResult> {
+  /** One cycle over every given tenant (the scheduled job): per tenant, so each diff stays bounded. */
+  async cycleAll(tenantIds: string[]): Promise<CycleResult[]> {
+    const states = new Map<ItemState, number>();
+    const results: CycleResult[] = [];
+    for (const t of tenantIds) results.push(await this.cycle(t, states));
+    for (const s of ['ok', 'pending', 'unmapped', 'unpushable', 'error'] as const) this.metrics.pushItems.set({ status: s }, states.get(s) ?? 0);
+    this.metrics.pushUnmappedUnits.set(results.reduce((n, r) => n + r.unmapped.units, 0));
+    this.metrics.pushUnpushableUnits.set(results.reduce((n, r) => n + r.unpushable.units, 0));
+    return results;
+  }
+
+  async cycle(tenantId: string, states = new Map<ItemState, number>()): Promise<CycleResult> {
     const started = Date.now();
     const result: CycleResult = {
       tenantId,
@@ -103,69 +171,58 @@ export class PushEngine {
       settled: 0,
       authError: null,
     };
-    const open = await this.ledger.openIntents(tenantId ?? '');
-    const openByItem = new Map<string, Intent>();
-    for (const i of open) {
-      const key = itemKey(i);
-      const held = openByItem.get(key);
-      // Should an item ever hold two open intents, the pending one decides: it may have reached Stripe.
-      if (!held || (held.status !== 'pending' && i.status === 'pending') || (held.status === i.status && i.seq > held.seq)) {
-        openByItem.set(key, i);
-      }
-    }
+    const openByItem = groupOpen(await this.ledger.openIntents(tenantId));
     const items = await this.ledger.diff(
-      tenantId ?? '',
+      tenantId,
       true,
-      [...openByItem.values()].map((i) => [i.tenantId, i.metric, i.customerRef, i.period]),
+      [...openByItem.values()].map(({ pending, other }) => {
+        const i = (pending[0] ?? other)!;
+        return [i.tenantId, i.metric, i.customerRef, i.period];
+      }),
     );
     result.items = items.length;
 
     const now = Date.now();
     const toSave: Intent[] = [];
-    const toSend: Array<{ item: PushItem; intent: Intent }> = [];
+    const toSend: Array<{ item: PushItem; queue: Intent[] }> = [];
     const toSettle: Array<{ item: PushItem; intent: Intent }> = [];
-    const states = new Map<ItemState, number>();
     const seen = new Set<string>();
     for (const item of items) {
       const key = itemKey(item);
       seen.add(key);
-      let held = openByItem.get(key);
-      if (held?.status === 'pending' && held.targetTotal === item.pushed && held.seq <= item.seq) {
-        // Stripe acknowledged it and pushed_total moved, but the process stopped before the intent was marked.
-        toSave.push({ ...held, status: 'acked' });
-        held = undefined;
-      }
-      const state = await this.plan(item, held, now, toSave, toSend, toSettle, result);
+      const open = openByItem.get(key) ?? { pending: [] };
+      // Acknowledged before the process stopped, with pushed_total already past them: only the mark is missing.
+      for (const i of open.pending.filter((i) => i.seq <= item.seq)) toSave.push({ ...i, status: 'acked' });
+      const pending = open.pending.filter((i) => i.seq > item.seq);
+      const state = await this.plan(item, pending, open.other, now, toSave, toSend, toSettle, result);
       states.set(state, (states.get(state) ?? 0) + 1);
       if (state === 'pending' || state === 'error') {
-        if (!this.unpushedSince.has(key)) this.unpushedSince.set(key, held ? Math.min(held.createdAt, now) : now);
+        if (!this.unpushedSince.has(key)) this.unpushedSince.set(key, pending[0] ? Math.min(pending[0].createdAt, now) : now);
       } else {
         this.unpushedSince.delete(key);
       }
     }
     for (const key of this.unpushedSince.keys()) {
-      if (!seen.has(key) && (tenantId === null || key.startsWith(`${tenantId}\u0000`))) this.unpushedSince.delete(key);
+      if (!seen.has(key) && key.startsWith(`${tenantId}\u0000`)) this.unpushedSince.delete(key);
     }
     await this.ledger.saveIntents(toSave);
 
-    const acked: Intent[] = [];
-    await Promise.all([
-      ...toSend.map(({ item, intent }) => this.send(item, intent, acked, result)),
-      ...toSettle.map(({ item, intent }) => this.settle(item, intent, acked, result)),
-    ]);
+    const acks = new AckWriter(this.ledger);
+    try {
+      await Promise.all([
+        ...toSend.map(({ item, queue }) => this.send(item, queue, acks, result)),
+        ...toSettle.map(({ item, intent }) => this.settle(item, intent, acks, result)),
+      ]);
+    } finally {
+      await acks.close();
+    }
     // Items this cycle brought up to date are no longer pending, nor lagging.
     const targets = new Map(items.map((i) => [itemKey(i), i.target]));
-    for (const key of new Set(acked.filter((i) => targets.get(itemKey(i)) === i.targetTotal).map(itemKey))) {
+    for (const key of new Set(acks.written.filter((i) => targets.get(itemKey(i)) === i.targetTotal).map(itemKey))) {
       if (this.unpushedSince.delete(key)) {
         states.set('pending', (states.get('pending') ?? 1) - 1);
         states.set('ok', (states.get('ok') ?? 0) + 1);
       }
-    }
-
-    if (tenantId === null) {
-      for (const s of ['ok', 'pending', 'unmapped', 'unpushable', 'error'] as const) this.metrics.pushItems.set({ status: s }, states.get(s) ?? 0);
-      this.metrics.pushUnmappedUnits.set(result.unmapped.units);
-      this.metrics.pushUnpushableUnits.set(result.unpushable.units);
     }
     this.metrics.pushLag.set(this.lagSeconds());
     result.durationMs = Date.now() - started;
@@ -175,14 +232,14 @@ export class PushEngine {
 
   /** Every item of a tenant with where it stands. */
   async status(tenantId: string): Promise<ItemStatus[]> {
-    const open = await this.ledger.openIntents(tenantId);
-    const openByItem = new Map(open.map((i) => [itemKey(i), i]));
+    const openByItem = groupOpen(await this.ledger.openIntents(tenantId));
     const items = await this.ledger.diff(tenantId, false);
     const now = Date.now();
     return Promise.all(
       items.map(async (item): Promise<ItemStatus> => {
         const key = itemKey(item);
-        const held = openByItem.get(key);
+        const open = openByItem.get(key);
+        const held = open?.pending.find((i) => i.seq > item.seq) ?? open?.other;
         const state = itemState(item, held, (await this.eventTimestamp(item, now)) !== null);
         const since = this.unpushedSince.get(key) ?? (held ? held.createdAt : undefined);
         return {
@@ -228,21 +285,22 @@ export class PushEngine {
 
   private async plan(
     item: PushItem,
+    pending: Intent[],
     held: Intent | undefined,
     now: number,
     toSave: Intent[],
-    toSend: Array<{ item: PushItem; intent: Intent }>,
+    toSend: Array<{ item: PushItem; queue: Intent[] }>,
     toSettle: Array<{ item: PushItem; intent: Intent }>,
     result: CycleResult,
   ): Promise<ItemState> {
     const eventTs = await this.eventTimestamp(item, now);
-    const state = itemState(item, held, eventTs !== null);
-    if (state === 'pending' && held?.status === 'pending') {
-      // Its outcome is unknown: it must be resolved before anything else is sent for this item.
-      if (now - held.createdAt > this.opts.settleAfterMs) toSettle.push({ item, intent: held });
-      else toSend.push({ item, intent: held });
-      return state;
+    if (pending.length > 0) {
+      // Their outcome is unknown: they are resolved, oldest first, before anything new is sent for this item.
+      if (now - pending[0]!.createdAt > this.opts.settleAfterMs) toSettle.push({ item, intent: pending[0]! });
+      else toSend.push({ item, queue: pending });
+      return 'pending';
     }
+    const state = itemState(item, held, eventTs !== null);
     if (state === 'ok' && held?.status === 'failed') toSave.push({ ...held, status: 'superseded' });
     if (state === 'unmapped') {
       result.unmapped.items++;
@@ -260,8 +318,9 @@ export class PushEngine {
         held.eventName === item.eventName && held.stripeCustomerId === item.stripeCustomerId && held.targetTotal === item.target;
       if (unchanged && held.nextAttemptAt > now) return 'error';
       if (unchanged) {
-        toSend.push({ item, intent: { ...held, status: 'pending' } });
-        toSave.push({ ...held, status: 'pending' });
+        const retry = { ...held, status: 'pending' as const };
+        toSend.push({ item, queue: [retry] });
+        toSave.push(retry);
         return 'pending';
       }
       // The mapping or the total changed since Stripe refused it: a fresh intent replaces the refused one.
@@ -270,7 +329,7 @@ export class PushEngine {
     }
     const fresh = this.newIntent(item, item.seq + 1, generation, eventTs, now);
     toSave.push(fresh);
-    toSend.push({ item, intent: fresh });
+    toSend.push({ item, queue: [fresh] });
     return 'pending';
   }
 
@@ -316,27 +375,28 @@ export class PushEngine {
     return Math.floor(ts / 1000);
   }
 
-  private async send(item: PushItem, first: Intent, acked: Intent[], result: CycleResult): Promise<void> {
-    let intent = first;
+  private async send(item: PushItem, queue: Intent[], acks: AckWriter, result: CycleResult): Promise<void> {
     // One customer + meter at a time, as Stripe allows.
-    await this.limiter.run(`${intent.eventName}\u0000${intent.stripeCustomerId}`, async () => {
-      for (;;) {
-        const outcome = await this.deliver(intent, result);
-        if (outcome !== 'acked') return;
-        acked.push(intent);
-        // Usage that arrived while this intent was open goes out in the same cycle.
-        const remaining = item.target - intent.targetTotal;
-        if (remaining === 0 || !item.meterId || !item.mappingActive) return;
+    await this.limiter.run(`${queue[0]!.eventName}\u0000${queue[0]!.stripeCustomerId}`, async () => {
+      let last: Intent | undefined;
+      for (const intent of queue) {
+        if ((await this.deliver(intent, acks, result)) !== 'acked') return;
+        last = intent;
+      }
+      // Usage that arrived while these intents were open goes out in the same cycle.
+      while (last && item.target !== last.targetTotal && item.meterId && item.mappingActive && item.stripeCustomerId) {
         const eventTs = await this.eventTimestamp(item, Date.now());
         if (eventTs === null) return;
-        intent = this.newIntent({ ...item, pushed: intent.targetTotal, seq: intent.seq, eventName: item.eventName }, intent.seq + 1, 0, eventTs, Date.now());
-        await this.ledger.saveIntents([intent]);
+        const next = this.newIntent({ ...item, pushed: last.targetTotal }, last.seq + 1, 0, eventTs, Date.now());
+        await this.ledger.saveIntents([next]);
+        if ((await this.deliver(next, acks, result)) !== 'acked') return;
+        last = next;
       }
     });
   }
 
   /** Calls Stripe until acknowledged, refused, or out of attempts for this cycle. */
-  private async deliver(intent: Intent, result: CycleResult): Promise<'acked' | 'failed' | 'later'> {
+  private async deliver(intent: Intent, acks: AckWriter, result: CycleResult): Promise<'acked' | 'failed' | 'later'> {
     for (let attempt = 1; ; attempt++) {
       let failure: StripeFailure;
       try {
@@ -346,7 +406,7 @@ export class PushEngine {
           timestamp: intent.eventTs,
           payload: { stripe_customer_id: intent.stripeCustomerId, value: String(intent.value) },
         });
-        await this.acknowledge(intent, attempt);
+        acks.add({ ...intent, attempts: intent.attempts + attempt });
         this.metrics.stripePush.inc({ result: 'acked' });
         this.metrics.stripePushUnits.inc(Math.abs(intent.value));
         result.acked++;
@@ -383,18 +443,11 @@ export class PushEngine {
     }
   }
 
-  private async acknowledge(intent: Intent, attempt: number): Promise<void> {
-    // pushed_total first: should the process stop between the two writes, the next cycle sees an intent whose target
-    // equals pushed_total and marks it acknowledged without sending anything.
-    await this.ledger.savePushed([intent]);
-    await this.ledger.saveIntents([{ ...intent, status: 'acked', attempts: intent.attempts + attempt, lastError: '', lastErrorCode: '', lastHttpStatus: 200 }]);
-  }
-
   /**
    * An intent pending past Stripe's identifier dedupe window: re-sending could count it twice, so Stripe's own total
    * for the period decides whether it landed.
    */
-  private async settle(item: PushItem, intent: Intent, acked: Intent[], result: CycleResult): Promise<void> {
+  private async settle(item: PushItem, intent: Intent, acks: AckWriter, result: CycleResult): Promise<void> {
     try {
       const { start, end } = periodBounds(intent.period, await this.timeZoneOf(intent.tenantId));
       const summaries = await this.limiter.run(`${intent.eventName}\u0000${intent.stripeCustomerId}`, () =>
@@ -408,8 +461,7 @@ export class PushEngine {
       result.settled++;
       this.metrics.stripePush.inc({ result: 'settled' });
       if (stripeTotal === intent.targetTotal) {
-        await this.acknowledge(intent, 0);
-        acked.push(intent);
+        acks.add(intent);
         result.acked++;
       } else if (stripeTotal === intent.baseTotal) {
         await this.ledger.saveIntents([{ ...intent, status: 'expired' }]);
@@ -417,7 +469,7 @@ export class PushEngine {
         if (eventTs === null || !item.meterId || !item.stripeCustomerId || item.delta === 0) return;
         const fresh = this.newIntent(item, intent.seq, intent.generation + 1, eventTs, Date.now());
         await this.ledger.saveIntents([fresh]);
-        await this.send(item, fresh, acked, result);
+        await this.send(item, [fresh], acks, result);
       } else {
         await this.ledger.saveIntents([
           {

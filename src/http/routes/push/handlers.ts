@@ -30,6 +30,7 @@ export function pushRun(deps: Deps) {
     if (!deps.push.workersHere) {
       throw new HttpError(409, 'workers_elsewhere', 'this process runs no workers; call the workers process or wait for the next cycle');
     }
-    ctx.body = await deps.push.job.runNow(body.tenantId);
+    const [result] = await deps.push.job.runNow(body.tenantId);
+    ctx.body = result;
   };
 }
