@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { event, startTestService, type TestService } from '../../test/support/service.js';
+import { tenantWithMeter } from '../../test/support/stripe.js';
 
 const env = { STRIPE_SANDBOX_PORT: '0', PUSH_INTERVAL: 'PT1H', RECON_INTERVAL: 'PT1H', RECON_SETTLE: 'PT0S' };
 let svc: TestService;
@@ -23,23 +24,7 @@ const run = async (tenantId: string) => {
 const summary = async (tenantId: string) => (await svc.request('GET', `/v1/reconciliation/summary?tenantId=${tenantId}&metric=calls`)).body;
 const metricsText = async () => (await svc.request('GET', '/metrics', { key: null })).body as string;
 
-async function setup(id: string, customers: string[]) {
-  expect((await svc.request('POST', '/v1/admin/tenants', { body: { id } })).status).toBe(201);
-  const stripe = svc.deps.stripe.client;
-  const meter = await stripe.billing.meters.create({ display_name: id, event_name: `${id}_calls`, default_aggregation: { formula: 'sum' } });
-  await svc.request('POST', '/v1/mappings', { body: { tenantId: id, metric: 'calls', meterId: meter.id } });
-  const ids: Record<string, string> = {};
-  for (const ref of customers) {
-    ids[ref] = (await stripe.customers.create({ name: ref })).id;
-    await svc.request('POST', '/v1/customers', { body: { tenantId: id, customerRef: ref, stripeCustomerId: ids[ref] } });
-  }
-  return {
-    stripeTotal: (ref: string) => svc.deps.stripe.sandbox!.totals({ meterId: meter.id, customer: ids[ref]! }),
-    /** Usage changed on Stripe's side (someone sent a meter event outside stripemeter). */
-    stripeSideEvent: (ref: string, value: number) =>
-      stripe.billing.meterEvents.create({ event_name: `${id}_calls`, payload: { stripe_customer_id: ids[ref]!, value: String(value) } }),
-  };
-}
+const setup = (id: string, customers: string[]) => tenantWithMeter(svc, id, 'calls', customers);
 
 describe('reconciliation, the runbook examples', () => {
   it('re-aggregates a late event inside 48 h and aligns a residual within 0.5% with an adjustment', async () => {

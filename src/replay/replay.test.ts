@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { event, startTestService, type TestService } from '../../test/support/service.js';
+import { tenantWithMeter } from '../../test/support/stripe.js';
 
 const env = {
   STRIPE_SANDBOX_PORT: '0',
@@ -35,20 +36,7 @@ const metricValue = async (name: string) => {
 };
 const push = async (tenantId: string) => (await svc.request('POST', '/v1/push/run', { body: { tenantId } })).body;
 
-async function tenantWithStripe(id: string, metric: string, customers: string[], timezone = 'UTC') {
-  expect((await svc.request('POST', '/v1/admin/tenants', { body: { id, timezone } })).status).toBe(201);
-  const stripe = svc.deps.stripe.client;
-  const meter = await stripe.billing.meters.create({ display_name: id, event_name: `${id}_${metric}`, default_aggregation: { formula: 'sum' } });
-  await svc.request('POST', '/v1/mappings', { body: { tenantId: id, metric, meterId: meter.id } });
-  const ids: Record<string, string> = {};
-  for (const ref of customers) {
-    const c = await stripe.customers.create({ name: ref });
-    ids[ref] = c.id;
-    await svc.request('POST', '/v1/customers', { body: { tenantId: id, customerRef: ref, stripeCustomerId: c.id } });
-  }
-  const stripeTotal = (ref: string) => svc.deps.stripe.sandbox!.totals({ meterId: meter.id, customer: ids[ref]! });
-  return { stripeTotal };
-}
+const tenantWithStripe = (id: string, metric: string, customers: string[]) => tenantWithMeter(svc, id, metric, customers);
 
 /** Counters agree with the stored events (FINAL), cell by cell: the invariant replay restores. */
 async function countersMatchEvents(tenantId: string) {

@@ -102,6 +102,15 @@ const fromRow = (r: z.infer<typeof runRow>): ReplayRun => ({
   finishedAt: r.finished_at || null,
 });
 
+/** The parameters every replay statement filters by: tenant, metrics, customers and the hour-aligned window. */
+const windowParams = (req: ReplayRequest, startMs: number, endMs: number) => ({
+  tenantId: req.tenantId,
+  metrics: req.metrics,
+  customerRefs: req.customerRefs,
+  start: toClickHouseTime(startMs),
+  end: toClickHouseTime(endMs),
+});
+
 export class ReplayConflictError extends Error {
   constructor(readonly runningId: string) {
     super(`replay ${runningId} is applying for this tenant; wait for it (GET /v1/replay/${runningId}) and retry`);
@@ -206,13 +215,7 @@ export class ReplayRunner {
   private async diff(req: ReplayRequest, startMs: number, endMs: number): Promise<Cell[]> {
     const rs = await this.client.query({
       query: loadSql('replay/replay_diff'),
-      query_params: {
-        tenantId: req.tenantId,
-        metrics: req.metrics,
-        customerRefs: req.customerRefs,
-        start: toClickHouseTime(startMs),
-        end: toClickHouseTime(endMs),
-      },
+      query_params: windowParams(req, startMs, endMs),
       format: 'JSONEachRow',
     });
     return z.array(cell).parse(await rs.json());
@@ -237,13 +240,7 @@ export class ReplayRunner {
     if (cells.some((c) => c.lateEvents > 0)) {
       await this.client.command({
         query: loadSql('replay/mark_replayed'),
-        query_params: {
-          tenantId: req.tenantId,
-          metrics: req.metrics,
-          customerRefs: req.customerRefs,
-          start: toClickHouseTime(startMs),
-          end: toClickHouseTime(endMs),
-        },
+        query_params: windowParams(req, startMs, endMs),
       });
     }
     return rows.length;
