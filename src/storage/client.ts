@@ -6,10 +6,11 @@ import type { Config } from '../config.js';
 /**
  * One client per role. With the embedded engine a connection runs one operation at a time, so a slow
  * analyst or background query on a shared connection would stall ingest; separate connections run concurrently.
+ * Ingest has two: `ingest` inserts while `lookup` already checks the next group's keys.
  */
 type ClientConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
 
-export const roles = ['ingest', 'api', 'jobs'] as const;
+export const roles = ['ingest', 'lookup', 'api', 'jobs'] as const;
 export type Role = (typeof roles)[number];
 
 export type Storage = Record<Role, ClickHouseClient> & {
