@@ -94,6 +94,7 @@ export async function startService(
 
     const writer = new IngestWriter(
       storage.ingest,
+      storage.lookup,
       { maxRows: config.ingestMaxBatchRows, maxWaitMs: config.ingestMaxWaitMs, latenessWindowMs: config.latenessWindowMs },
       metrics,
       log,

@@ -8,17 +8,21 @@ const tsMsOf = (row: EventRow) => Date.parse(`${row.ts.replace(' ', 'T')}Z`);
 /**
  * Per counter (tenant, metric, customer), the latest event time counted. Cached in memory (loaded from the
  * `watermarks` table the first time a counter is seen); moves made while judging a group are staged and become
- * current only when that group's INSERT succeeded.
+ * current only when that group's INSERT succeeded. One group is staged at a time: the writer judges a group only
+ * after the previous one's INSERT returned.
  */
 export class Watermarks {
   private current = new Map<string, number>();
   private staged = new Map<string, number>();
 
-  constructor(private readonly client: ClickHouseClient) {}
+  constructor(
+    private readonly reader: ClickHouseClient,
+    private readonly writer: ClickHouseClient,
+  ) {}
 
   /** Loads stored watermarks of the group's counters not cached yet. */
   async load(rows: EventRow[]): Promise<void> {
-    this.staged.clear();
+    if (this.current.size > 1_000_000) this.current.clear();
     const missing = new Map<string, Set<string>>();
     for (const r of rows) {
       if (this.current.has(key(r.tenant_id, r.metric, r.customer_ref))) continue;
@@ -29,20 +33,20 @@ export class Watermarks {
     for (const [tenantId, keys] of missing) {
       const all = [...keys];
       for (let i = 0; i < all.length; i += 5000) {
-        const rs = await this.client.query({
+        const rs = await this.reader.query({
           query: loadSql('ingest/lookup_watermarks'),
           query_params: { tenantId, keys: all.slice(i, i + 5000) },
           format: 'JSONEachRow',
         });
         for (const w of await rs.json<{ metric: string; customer_ref: string; watermark: string | number }>()) {
-          this.current.set(key(tenantId, w.metric, w.customer_ref), Number(w.watermark));
+          this.raise(key(tenantId, w.metric, w.customer_ref), Number(w.watermark));
         }
       }
       // Counters with no stored watermark start with none: their first event is never late.
       for (const k of all) {
         const [metric = '', customerRef = ''] = k.split('\u0000');
         const id = key(tenantId, metric, customerRef);
-        if (!this.current.has(id)) this.current.set(id, Number.NEGATIVE_INFINITY);
+        this.raise(id, Number.NEGATIVE_INFINITY);
       }
     }
   }
@@ -64,9 +68,19 @@ export class Watermarks {
       const [tenant_id, metric, customer_ref] = id.split('\u0000');
       return { tenant_id, metric, customer_ref, watermark: new Date(ms).toISOString().replace('T', ' ').replace('Z', '') };
     });
-    for (const [id, ms] of this.staged) this.current.set(id, ms);
+    for (const [id, ms] of this.staged) this.raise(id, ms);
     this.staged.clear();
-    if (this.current.size > 1_000_000) this.current.clear();
-    await this.client.insert({ table: 'watermarks', values, format: 'JSONEachRow' });
+    await this.writer.insert({ table: 'watermarks', values, format: 'JSONEachRow' });
+  }
+
+  /** After a failed INSERT: its moves never happened. */
+  discard(): void {
+    this.staged.clear();
+  }
+
+  // Watermarks only move forward, whichever of a load and a persist lands first.
+  private raise(id: string, ms: number): void {
+    const was = this.current.get(id);
+    if (was === undefined || ms > was) this.current.set(id, ms);
   }
 }

@@ -13,15 +13,22 @@ export type WriteOutcome = { status: 'accepted' | 'duplicate' | 'conflict'; late
 
 type Waiting = { rows: EventRow[]; tenants: Set<string>; resolve: (o: WriteOutcome[]) => void; reject: (e: unknown) => void };
 
+/** A group whose INSERT is running: its new keys are known in memory until the table shows them. */
+type InFlight = { group: Waiting[]; outcomes: WriteOutcome[]; accepted: Map<string, string>; insert: Promise<void>; done: () => void };
+
 export class StorageUnavailableError extends Error {}
 
-export type WriterOptions = { maxRows: number; maxWaitMs: number; latenessWindowMs: number; lookupChunk?: number };
+export type WriterOptions = { maxRows: number; maxWaitMs: number; latenessWindowMs: number };
+
+const keyOf = (row: EventRow) => `${row.tenant_id}\u0000${row.idempotency_key}`;
 
 /**
  * Group commit: concurrent requests queue their validated rows; one loop takes a group, looks up which keys are
  * already stored, inserts only new keys in one large INSERT, and answers each request only after that INSERT
- * returned. The loop runs one group at a time, which serialises dedupe for every tenant in this process: two
- * requests carrying the same key can never both insert it, and counters (materialized views) count it once.
+ * returned. Groups are judged strictly one after another, which serialises dedupe for every tenant in this
+ * process: two requests carrying the same key can never both insert it, and counters (materialized views) count
+ * it once. The loop is pipelined over two connections: while group N inserts, group N+1's keys are looked up;
+ * N+1 is judged only once N's INSERT returned, against the table plus N's keys held in memory.
  * `exclusive(tenant)` holds back that tenant's writes, so a replay can recompute its counters against a still table.
  */
 export class IngestWriter {
@@ -31,16 +38,18 @@ export class IngestWriter {
   private closed = false;
   private idle: Array<() => void> = [];
   private locked = new Set<string>();
-  private committing: Promise<unknown> = Promise.resolve();
+  /** Settles when every group taken so far has committed (or failed). */
+  private settled: Promise<void> = Promise.resolve();
   private readonly watermarks: Watermarks;
 
   constructor(
     private readonly client: ClickHouseClient,
+    private readonly lookupClient: ClickHouseClient,
     private readonly opts: WriterOptions,
     private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {
-    this.watermarks = new Watermarks(client);
+    this.watermarks = new Watermarks(lookupClient, client);
   }
 
   write(rows: EventRow[]): Promise<WriteOutcome[]> {
@@ -54,13 +63,13 @@ export class IngestWriter {
   }
 
   /**
-   * Runs `fn` while no write for `tenantId` commits: the group in flight finishes first, later ones wait (other
+   * Runs `fn` while no write for `tenantId` commits: groups already taken finish first, later ones wait (other
    * tenants' writes go on). Callers serialise among themselves per tenant.
    */
   async exclusive<T>(tenantId: string, fn: () => Promise<T>): Promise<T> {
     this.locked.add(tenantId);
     try {
-      await this.committing;
+      await this.settled;
       return await fn();
     } finally {
       this.locked.delete(tenantId);
@@ -77,6 +86,7 @@ export class IngestWriter {
 
   private async run(): Promise<void> {
     this.running = true;
+    let inFlight: InFlight | undefined;
     try {
       for (;;) {
         // Wait briefly for more requests unless a full group is already queued: fewer, larger inserts.
@@ -84,26 +94,104 @@ export class IngestWriter {
           await new Promise((r) => setTimeout(r, this.opts.maxWaitMs));
         }
         const group = this.takeGroup();
-        if (group.length === 0) break;
-        const commit = this.commit(group.flatMap((w) => w.rows));
-        this.committing = commit.catch(() => undefined);
-        try {
-          const outcomes = await commit;
-          let offset = 0;
-          for (const w of group) {
-            w.resolve(outcomes.slice(offset, offset + w.rows.length));
-            offset += w.rows.length;
-          }
-        } catch (err) {
-          this.log.error({ err }, 'ingest commit failed');
-          const error = new StorageUnavailableError('storage is unavailable; nothing from this request was stored, retry');
-          for (const w of group) w.reject(error);
+        if (group.length === 0) {
+          if (inFlight) await this.finish(inFlight);
+          inFlight = undefined;
+          if (this.takeable()) continue;
+          break;
         }
+        let done!: () => void;
+        const committed = new Promise<void>((r) => (done = r));
+        const before = this.settled;
+        this.settled = before.then(() => committed);
+        const rows = group.flatMap((w) => w.rows);
+        const started = performance.now();
+        let next: InFlight | undefined;
+        try {
+          // Overlaps the previous group's INSERT.
+          let stored = await this.lookup(rows);
+          await this.watermarks.load(rows);
+          const previousCommitted = inFlight ? await this.finish(inFlight) : true;
+          // A failed INSERT may still have landed: look again rather than trust a read made while it ran.
+          if (!previousCommitted) stored = await this.lookup(rows);
+          next = this.judge(group, rows, stored, previousCommitted ? inFlight?.accepted : undefined, done, started);
+        } catch (err) {
+          if (inFlight) await this.finish(inFlight);
+          this.fail(group, err);
+          done();
+        }
+        inFlight = next;
       }
     } finally {
       this.running = false;
       if (this.queue.length === 0) for (const resolve of this.idle.splice(0)) resolve();
     }
+  }
+
+  /** Classifies a group's rows and starts its INSERT. */
+  private judge(
+    group: Waiting[],
+    rows: EventRow[],
+    stored: Map<string, string>,
+    previous: Map<string, string> | undefined,
+    done: () => void,
+    started: number,
+  ): InFlight {
+    const accepted = new Map<string, string>();
+    const fresh: EventRow[] = [];
+    const outcomes = rows.map((row): WriteOutcome => {
+      const id = keyOf(row);
+      const known = stored.get(id) ?? previous?.get(id) ?? accepted.get(id);
+      if (known !== undefined) return { status: known === row.payload_hash ? 'duplicate' : 'conflict' };
+      accepted.set(id, row.payload_hash);
+      const lateness = this.watermarks.observe(row, this.opts.latenessWindowMs);
+      if (lateness === 'beyond_window') {
+        row.beyond_window = 1;
+        this.metrics.lateEventsBeyondWindow.inc({ tenant: row.tenant_id });
+      } else if (lateness === 'late') {
+        this.metrics.reaggregations.inc({ reason: 'late_event' });
+      }
+      fresh.push(row);
+      return lateness ? { status: 'accepted', lateness } : { status: 'accepted' };
+    });
+    const insert = (async () => {
+      if (fresh.length > 0) {
+        await this.insert(fresh);
+        await this.watermarks.persist();
+      }
+      this.metrics.ingestBatchRows.observe(rows.length);
+      this.metrics.ingestCommitDuration.observe((performance.now() - started) / 1000);
+    })();
+    return { group, outcomes, accepted, insert, done };
+  }
+
+  /** Waits for a group's INSERT and answers its requests; false when it failed. */
+  private async finish(f: InFlight): Promise<boolean> {
+    try {
+      await f.insert;
+      let offset = 0;
+      for (const w of f.group) {
+        w.resolve(f.outcomes.slice(offset, offset + w.rows.length));
+        offset += w.rows.length;
+      }
+      return true;
+    } catch (err) {
+      this.watermarks.discard();
+      this.fail(f.group, err);
+      return false;
+    } finally {
+      f.done();
+    }
+  }
+
+  private fail(group: Waiting[], err: unknown): void {
+    this.log.error({ err }, 'ingest commit failed');
+    const error = new StorageUnavailableError('storage is unavailable; nothing from this request was stored, retry');
+    for (const w of group) w.reject(error);
+  }
+
+  private takeable(): boolean {
+    return this.queue.some((w) => ![...w.tenants].some((t) => this.locked.has(t)));
   }
 
   /** Requests in arrival order up to maxRows, skipping those that touch a tenant held by `exclusive`. */
@@ -125,36 +213,6 @@ export class IngestWriter {
     return group;
   }
 
-  private async commit(rows: EventRow[]): Promise<WriteOutcome[]> {
-    const started = performance.now();
-    const stored = await this.lookup(rows);
-    await this.watermarks.load(rows);
-    const seen = new Map<string, string>();
-    const fresh: EventRow[] = [];
-    const outcomes = rows.map((row): WriteOutcome => {
-      const id = `${row.tenant_id}\u0000${row.idempotency_key}`;
-      const known = stored.get(id) ?? seen.get(id);
-      if (known !== undefined) return { status: known === row.payload_hash ? 'duplicate' : 'conflict' };
-      seen.set(id, row.payload_hash);
-      const lateness = this.watermarks.observe(row, this.opts.latenessWindowMs);
-      if (lateness === 'beyond_window') {
-        row.beyond_window = 1;
-        this.metrics.lateEventsBeyondWindow.inc({ tenant: row.tenant_id });
-      } else if (lateness === 'late') {
-        this.metrics.reaggregations.inc({ reason: 'late_event' });
-      }
-      fresh.push(row);
-      return lateness ? { status: 'accepted', lateness } : { status: 'accepted' };
-    });
-    if (fresh.length > 0) {
-      await this.insert(fresh);
-      await this.watermarks.persist();
-    }
-    this.metrics.ingestBatchRows.observe(rows.length);
-    this.metrics.ingestCommitDuration.observe((performance.now() - started) / 1000);
-    return outcomes;
-  }
-
   /** Stored fingerprints of the group's keys, keyed by tenant + key. */
   private async lookup(rows: EventRow[]): Promise<Map<string, string>> {
     const byTenant = new Map<string, Set<string>>();
@@ -164,14 +222,19 @@ export class IngestWriter {
       keys.add(r.idempotency_key);
     }
     const stored = new Map<string, string>();
-    // Chunked so a server's URL-borne query parameters stay well under its 1 MiB URI limit.
-    const chunk = this.opts.lookupChunk ?? 5000;
     for (const [tenantId, keySet] of byTenant) {
-      const keys = [...keySet];
-      for (let i = 0; i < keys.length; i += chunk) {
-        const rs = await this.client.query({
+      const all = [...keySet];
+      // Chunked so a server's URL-borne query parameters stay well under its 1 MiB URI limit.
+      for (let i = 0; i < all.length; i += 10_000) {
+        const chunk = all.slice(i, i + 10_000);
+        // Keys travel as one newline-joined parameter: cheaper to parse than an array literal of thousands.
+        const rs = await this.lookupClient.query({
           query: loadSql('ingest/lookup_keys'),
-          query_params: { tenantId, keys: keys.slice(i, i + chunk) },
+          query_params: {
+            tenantId,
+            keys: chunk.filter((k) => !k.includes('\n')).join('\n'),
+            oddKeys: chunk.filter((k) => k.includes('\n')),
+          },
           format: 'JSONCompactEachRow',
         });
         for (const [key, hash] of await rs.json<[string, string]>()) stored.set(`${tenantId}\u0000${key}`, hash);
@@ -184,13 +247,13 @@ export class IngestWriter {
    * One INSERT for the group. A retry after an ambiguous failure carries the same deduplication token, so a block
    * that did land is dropped instead of counted twice, in events and in the counters' materialized views.
    * The token is ours (a UUID), and it sits in the statement's SETTINGS clause: per-call settings would outlive
-   * the call on an embedded connection.
+   * the call on an embedded connection. The two counter views are fed in parallel.
    */
   private async insert(rows: EventRow[]): Promise<void> {
     const token = randomUUID();
     const statement =
       `INSERT INTO events SETTINGS insert_deduplication_token = '${token}', ` +
-      'deduplicate_blocks_in_dependent_materialized_views = 1 FORMAT JSONEachRow';
+      'deduplicate_blocks_in_dependent_materialized_views = 1, parallel_view_processing = 1 FORMAT JSONEachRow';
     let body = '';
     for (const r of rows) body += JSON.stringify(r) + '\n';
     const attempts = 3;
