@@ -14,6 +14,9 @@ const tsMsOf = (row: EventRow) => Date.parse(`${row.ts.replace(' ', 'T')}Z`);
 export class Watermarks {
   private current = new Map<string, number>();
   private staged = new Map<string, number>();
+  /** Moved since last stored. */
+  private dirty = new Map<string, number>();
+  private storedAt = 0;
 
   constructor(
     private readonly reader: ClickHouseClient,
@@ -61,15 +64,24 @@ export class Watermarks {
     return ts < mark ? 'late' : undefined;
   }
 
-  /** After a successful INSERT: the staged moves become current and are stored. */
-  async persist(): Promise<void> {
-    if (this.staged.size === 0) return;
-    const values = [...this.staged].map(([id, ms]) => {
+  /**
+   * After a successful INSERT: the staged moves become current. They are stored at most once a second (and at
+   * close): a watermark is only needed again after a restart, and one small INSERT per group would cost ingest
+   * a part per commit. A restart within that second judges lateness against a slightly older watermark.
+   */
+  async persist(force = false): Promise<void> {
+    for (const [id, ms] of this.staged) {
+      this.raise(id, ms);
+      this.dirty.set(id, Math.max(ms, this.dirty.get(id) ?? ms));
+    }
+    this.staged.clear();
+    if (this.dirty.size === 0 || (!force && Date.now() - this.storedAt < 1000)) return;
+    const values = [...this.dirty].map(([id, ms]) => {
       const [tenant_id, metric, customer_ref] = id.split('\u0000');
       return { tenant_id, metric, customer_ref, watermark: new Date(ms).toISOString().replace('T', ' ').replace('Z', '') };
     });
-    for (const [id, ms] of this.staged) this.raise(id, ms);
-    this.staged.clear();
+    this.dirty.clear();
+    this.storedAt = Date.now();
     await this.writer.insert({ table: 'watermarks', values, format: 'JSONEachRow' });
   }
 

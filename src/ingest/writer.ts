@@ -77,11 +77,11 @@ export class IngestWriter {
     }
   }
 
-  /** Stops taking writes and waits for queued groups to commit. */
+  /** Stops taking writes, waits for queued groups to commit, and stores the latest watermarks. */
   async close(): Promise<void> {
     this.closed = true;
-    if (!this.running && this.queue.length === 0) return;
-    await new Promise<void>((resolve) => this.idle.push(resolve));
+    if (this.running || this.queue.length > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+    await this.watermarks.persist(true);
   }
 
   private async run(): Promise<void> {

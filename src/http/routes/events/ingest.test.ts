@@ -143,10 +143,16 @@ describe('POST /v1/events/ingest', () => {
     expect(stored.body.events).toEqual([]);
   });
 
-  it('keeps dedupe and counters across a restart', async () => {
+  it('keeps dedupe, counters and watermarks across a restart', async () => {
     const e = event({ metric: 'm_restart', quantity: '0.5', idempotencyKey: 'r1' });
     expect((await ingest([e])).body.accepted).toBe(1);
     svc = await svc.restart();
+    // The counter's watermark (set by r1, now) survived: an event 60 h older is beyond the lateness window.
+    const late = await ingest([event({ metric: 'm_restart_late', quantity: 1, idempotencyKey: 'w0' })]);
+    expect(late.body.accepted).toBe(1);
+    svc = await svc.restart();
+    const beyond = await ingest([event({ metric: 'm_restart_late', quantity: 1, idempotencyKey: 'w1', ts: new Date(Date.now() - 60 * 3600_000).toISOString() })]);
+    expect(beyond.body.results[0].lateness).toBe('beyond_window');
     const again = await ingest([e, event({ metric: 'm_restart', quantity: '0.5', idempotencyKey: 'r2' })]);
     expect(again.body).toMatchObject({ accepted: 1, duplicates: 1 });
     expect((await usage('m_restart')).total).toBe('1');
