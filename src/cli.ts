@@ -5,6 +5,7 @@ import { startService } from './service.js';
 import { openStorage } from './storage/client.js';
 import { migrate, MigrationError } from './storage/migrations.js';
 import { runStripeSandboxCli, sandboxUsage } from './stripe/sandbox/main.js';
+import { runSqlCli } from './analyst/cli.js';
 
 const usage = `stripemeter <command>
 
@@ -13,6 +14,9 @@ Commands:
   api        the HTTP API only (no push job)
   workers    the background workers (push job), with the API for health and metrics
   migrate    apply pending migrations and exit
+  sql "SELECT ..." [--format table|csv|tsv|json] [--url URL] [--key KEY] [--param name=value]
+             run a read-only analyst query through a running server (POST /v1/sql); the key comes
+             from STRIPEMETER_KEY, the server from STRIPEMETER_URL; 'stripemeter sql --help' for more
   stripe-sandbox [options]
              a standalone Stripe sandbox (meters, meter events, summaries, customers) with fault
              injection; 'stripemeter stripe-sandbox --help' lists its options
@@ -29,6 +33,11 @@ async function main(argv: string[]): Promise<number> {
     await runStripeSandboxCli(argv.slice(1)).catch((err: Error) => {
       throw new ConfigError(`stripe-sandbox: ${err.message}\n\n${sandboxUsage}`);
     });
+    return -1;
+  }
+  if (command === 'sql') {
+    // Talks to a server over HTTP: no configuration, no storage. Exit once stdout has drained (a piped CSV is long).
+    process.exitCode = await runSqlCli(argv.slice(1));
     return -1;
   }
   const config = loadConfig();

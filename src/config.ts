@@ -60,6 +60,10 @@ const envSchema = z.object({
   }),
   PUSH_SETTLE_AFTER: duration('PT23H'),
   PUSH_FAILED_RETRY: duration('PT1M'),
+  SQL_MAX_EXECUTION_TIME: duration('PT10S').refine((ms) => ms >= 100 && ms <= 3600_000, { message: 'must be between PT0.1S and PT1H' }),
+  SQL_MAX_RESULT_ROWS: z.coerce.number().int().min(1).max(1_000_000_000).default(100_000),
+  SQL_MAX_RESULT_BYTES: z.coerce.number().int().min(1024).max(2 ** 40).default(50 * 2 ** 20),
+  SQL_MAX_MEMORY_USAGE: z.coerce.number().int().min(2 ** 20).max(2 ** 40).default(2 ** 30),
 });
 
 /** Every environment variable the service reads (deployment files are checked against this list). */
@@ -92,6 +96,8 @@ export type Config = {
   recon: { epsilon: number; settleMs: number; intervalMs: number };
   replay: { maxWindowMs: number; syncMaxMs: number; chunkMs: number };
   push: { intervalMs: number; lagThresholdMs: number; settleAfterMs: number; failedRetryMs: number };
+  /** Limits of analyst SQL (`POST /v1/sql`), enforced by the engine on the analyst connection. */
+  sql: { maxExecutionMs: number; maxResultRows: number; maxResultBytes: number; maxMemoryBytes: number };
 };
 
 export class ConfigError extends Error {}
@@ -143,6 +149,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       lagThresholdMs: e.PUSH_LAG_THRESHOLD,
       settleAfterMs: e.PUSH_SETTLE_AFTER,
       failedRetryMs: e.PUSH_FAILED_RETRY,
+    },
+    sql: {
+      maxExecutionMs: e.SQL_MAX_EXECUTION_TIME,
+      maxResultRows: e.SQL_MAX_RESULT_ROWS,
+      maxResultBytes: e.SQL_MAX_RESULT_BYTES,
+      maxMemoryBytes: e.SQL_MAX_MEMORY_USAGE,
     },
   };
 }

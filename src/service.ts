@@ -7,7 +7,7 @@ import { createApp } from './http/app.js';
 import type { Deps } from './http/deps.js';
 import { IngestWriter } from './ingest/writer.js';
 import { createLogger, type Logger } from './log.js';
-import { migrationsCheck, storageCheck } from './ops/health.js';
+import { migrationsCheck, registerReadinessMetrics, storageCheck } from './ops/health.js';
 import { createMetrics } from './ops/metrics.js';
 import { PeriodicJob } from './ops/schedule.js';
 import { openStorage } from './storage/client.js';
@@ -137,6 +137,7 @@ export async function startService(
         stripeCheck(stripe, options.workers ? { engine, authError: () => authError } : undefined, storage.api, config.push.lagThresholdMs),
       ],
     };
+    registerReadinessMetrics(metrics.registry, deps.checks);
     const server = http.createServer(createApp(deps).callback());
     server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve, reject) => {

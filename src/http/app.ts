@@ -20,6 +20,7 @@ import { pushRun, pushStatus } from './routes/push/handlers.js';
 import { getReplay, startReplay } from './routes/replay/handlers.js';
 import { getRun, runNow, summary } from './routes/reconciliation/handlers.js';
 import { approveAdjustment, createAdjustment, getAdjustment, listAdjustments, revertAdjustment } from './routes/adjustments/handlers.js';
+import { runSql } from './routes/sql/handlers.js';
 
 export function createApp(deps: Deps): Koa<State> {
   const app = new Koa<State>({ proxy: false });
@@ -64,6 +65,7 @@ export function createApp(deps: Deps): Koa<State> {
   api.get('/v1/reconciliation/summary', summary(deps));
   api.post('/v1/reconciliation/run', runNow(deps));
   api.get('/v1/reconciliation/runs/:id', getRun(deps));
+  api.post('/v1/sql', runSql(deps));
 
   app.use(requestId(deps.log));
   app.use(accessLog());

@@ -1,4 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
+import { Gauge, type Registry } from 'prom-client';
 import { migrationStatus } from '../storage/migrations.js';
 
 export type CheckResult = { status: 'pass' | 'warn' | 'fail'; detail?: string; ms?: number };
@@ -63,4 +64,38 @@ export async function readiness(checks: Check[], timeoutMs = 3000): Promise<Read
     }),
   );
   return { status, checks: results };
+}
+
+/**
+ * `readiness_status` (1 healthy, 0.5 degraded, 0 unhealthy) and `readiness_check{check,status}` (1 for each check's
+ * current status, 0 for the others), computed at each scrape from the same checks as GET /health/ready.
+ */
+export function registerReadinessMetrics(registry: Registry, checks: Check[]): void {
+  let last: Promise<Readiness> | undefined;
+  // Both gauges are collected in one scrape: run the checks once for it.
+  const current = () => {
+    last ??= readiness(checks).finally(() => setTimeout(() => (last = undefined), 100).unref());
+    return last;
+  };
+  new Gauge({
+    name: 'readiness_status',
+    help: 'Readiness as GET /health/ready reports it: 1 healthy, 0.5 degraded, 0 unhealthy',
+    registers: [registry],
+    async collect() {
+      const r = await current();
+      this.set(r.status === 'healthy' ? 1 : r.status === 'degraded' ? 0.5 : 0);
+    },
+  });
+  new Gauge({
+    name: 'readiness_check',
+    help: 'Each readiness check: 1 for its current status (pass, warn, fail), 0 for the others',
+    labelNames: ['check', 'status'] as const,
+    registers: [registry],
+    async collect() {
+      const r = await current();
+      for (const c of checks) {
+        for (const status of ['pass', 'warn', 'fail'] as const) this.set({ check: c.name, status }, r.checks[c.name]?.status === status ? 1 : 0);
+      }
+    },
+  });
 }

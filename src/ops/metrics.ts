@@ -6,7 +6,7 @@ export type Metrics = ReturnType<typeof createMetrics>;
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  return {
+  const metrics = {
     registry,
     httpRequests: new Counter({
       name: 'http_requests_total',
@@ -126,4 +126,7 @@ export function createMetrics() {
       registers: [registry],
     }),
   };
+  // Series that alerts watch with increase() exist from the start, at 0, so their first increment is seen.
+  for (const result of ['success', 'error'] as const) metrics.reconRuns.inc({ result }, 0);
+  return metrics;
 }

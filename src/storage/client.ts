@@ -2,15 +2,17 @@ import { mkdirSync } from 'node:fs';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import type { Config } from '../config.js';
+import { analystServerSettings, analystSetStatements } from '../analyst/settings.js';
 
 /**
  * One client per role. With the embedded engine a connection runs one operation at a time, so a slow
  * analyst or background query on a shared connection would stall ingest; separate connections run concurrently.
- * Ingest has two: `ingest` inserts while `lookup` already checks the next group's keys.
+ * Ingest has two: `ingest` inserts while `lookup` already checks the next group's keys. `analyst` runs analysts' SQL
+ * (`POST /v1/sql`) and is read-only with limits (lockAnalyst).
  */
 type ClientConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
 
-export const roles = ['ingest', 'lookup', 'api', 'jobs'] as const;
+export const roles = ['ingest', 'lookup', 'api', 'jobs', 'analyst'] as const;
 export type Role = (typeof roles)[number];
 
 export type Storage = Record<Role, ClickHouseClient> & {
@@ -18,7 +20,7 @@ export type Storage = Record<Role, ClickHouseClient> & {
   close(): Promise<void>;
 };
 
-function clientFor(config: Config): ClickHouseClient {
+function clientFor(config: Config, role: Role): ClickHouseClient {
   const ch = config.clickhouse;
   if (ch.mode === 'embedded') {
     // chdb re-exports client-common's Connection type, which differs nominally from the one bundled in @clickhouse/client.
@@ -30,15 +32,25 @@ function clientFor(config: Config): ClickHouseClient {
     username: ch.username,
     password: ch.password,
     database: ch.database,
-    request_timeout: 60_000,
+    request_timeout: role === 'analyst' ? Math.max(60_000, config.sql.maxExecutionMs + 30_000) : 60_000,
     // Never per-call settings (they leak into the session in embedded mode); statements carry their own SETTINGS.
+    // The analyst client is the exception, in server mode only: read-only and limits on each of its HTTP requests.
+    ...(role === 'analyst' ? { clickhouse_settings: analystServerSettings(config.sql) } : {}),
   });
 }
 
 export async function openStorage(config: Config): Promise<Storage> {
   if (config.clickhouse.mode === 'embedded') mkdirSync(config.clickhouse.path, { recursive: true });
   if (config.clickhouse.mode === 'server') await ensureDatabase(config);
-  const clients = Object.fromEntries(roles.map((r) => [r, clientFor(config)])) as Record<Role, ClickHouseClient>;
+  const clients = Object.fromEntries(roles.map((r) => [r, clientFor(config, r)])) as Record<Role, ClickHouseClient>;
+  if (config.clickhouse.mode === 'embedded') {
+    try {
+      await lockAnalyst(clients.analyst, config);
+    } catch (err) {
+      await Promise.all(roles.map((r) => clients[r].close()));
+      throw err;
+    }
+  }
   return {
     ...clients,
     mode: config.clickhouse.mode,
@@ -47,6 +59,18 @@ export async function openStorage(config: Config): Promise<Storage> {
       await Promise.all(roles.map((r) => clients[r].close()));
     },
   };
+}
+
+/**
+ * Embedded mode: an embedded connection is one engine session, and session settings stay inside it (DESIGN,
+ * verified). So the analyst connection gets its limits once, then `readonly = 1` last: from then on it can neither
+ * write nor change a setting, for good. Never per-call settings on it (they would be SETs, refused once read-only).
+ */
+async function lockAnalyst(client: ClickHouseClient, config: Config): Promise<void> {
+  for (const statement of analystSetStatements(config.sql)) await client.command({ query: statement });
+  const rs = await client.query({ query: "SELECT getSetting('readonly') AS readonly", format: 'JSONEachRow' });
+  const [row] = await rs.json<{ readonly: number | string }>();
+  if (Number(row?.readonly) !== 1) throw new Error('the analyst connection did not become read-only');
 }
 
 async function ensureDatabase(config: Config): Promise<void> {

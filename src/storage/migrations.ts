@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { migrationsDir } from './paths.js';
+import { migrationsDir, sqlDir } from './paths.js';
 import { renderMigration, type RenderTarget } from './render.js';
 
+/** `sql` is the file with its includes inlined: what runs, and what the checksum covers. */
 export type Migration = { version: number; name: string; checksum: string; sql: string };
 export type AppliedMigration = { version: number; name: string; checksum: string; applied_at: string };
 
@@ -12,7 +13,35 @@ export class MigrationError extends Error {}
 
 const fileName = /^(\d{4})_([a-z0-9_]+)\.sql$/;
 
-export function readMigrations(dir = migrationsDir): Migration[] {
+const includeLine = /^[ \t]*\{\{include:([^}\n]*)\}\}[ \t]*;?[ \t]*$/gm;
+
+/**
+ * Inlines each line `{{include:views/usage_hourly.sql}}` (a path under sql/) with that file's statements, so a view
+ * has one source that analysts read and the migration applies. The inlined text is what runs and what the checksum
+ * covers: editing an included file after its migration ran is refused like editing the migration. A file without
+ * includes is returned unchanged (its checksum stays the sha256 of the file). Includes do not nest.
+ */
+export function expandIncludes(sql: string, includeDir = sqlDir, from = 'migration'): string {
+  return sql.replace(includeLine, (_line, target: string) => {
+    const rel = target.trim();
+    const resolved = path.resolve(includeDir, rel);
+    if (!rel.endsWith('.sql') || path.isAbsolute(rel) || !resolved.startsWith(path.resolve(includeDir) + path.sep)) {
+      throw new MigrationError(`${from}: {{include:${rel}}} must name a .sql file under sql/ (e.g. views/usage_hourly.sql)`);
+    }
+    let text: string;
+    try {
+      text = readFileSync(resolved, 'utf8');
+    } catch {
+      throw new MigrationError(`${from}: {{include:${rel}}}: no such file ${resolved}`);
+    }
+    if (text.includes('{{include:')) throw new MigrationError(`${from}: ${rel} includes another file; includes do not nest`);
+    const body = text.trim();
+    // The statement ends where the file ends (a trailing comment would swallow a ';' on the same line).
+    return body.endsWith(';') ? body : `${body}\n;`;
+  });
+}
+
+export function readMigrations(dir = migrationsDir, includeDir = sqlDir): Migration[] {
   const files = readdirSync(dir).filter((f) => f.endsWith('.sql')).sort();
   const seen = new Set<number>();
   return files.map((file) => {
@@ -21,7 +50,7 @@ export function readMigrations(dir = migrationsDir): Migration[] {
     const version = Number(m[1]);
     if (seen.has(version)) throw new MigrationError(`two migrations share version ${m[1]}`);
     seen.add(version);
-    const sql = readFileSync(path.join(dir, file), 'utf8');
+    const sql = expandIncludes(readFileSync(path.join(dir, file), 'utf8'), includeDir, file);
     return { version, name: m[2]!, checksum: createHash('sha256').update(sql).digest('hex'), sql };
   });
 }

@@ -13,7 +13,7 @@ const sharded = new Set(
   migrations.flatMap((m) => [...m.sql.matchAll(/CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?\{\{local:(\w+)\}\}/gi)].map((x) => x[1]!)),
 );
 const createdName = (s: string) =>
-  /CREATE\s+(?:TABLE|MATERIALIZED\s+VIEW|VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?`?(\w+)`?/i.exec(withoutComments(s))?.[1];
+  /CREATE\s+(?:OR\s+REPLACE\s+)?(?:TABLE|MATERIALIZED\s+VIEW|VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?`?(\w+)`?/i.exec(withoutComments(s))?.[1];
 
 describe('migration sources', () => {
   it('split into whole CREATE statements (no comment or string cuts one in two)', () => {

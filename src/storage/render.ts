@@ -6,6 +6,7 @@
  *   {{local:name}}            -> name                | name_local   (a sharded table's per-shard part)
  *   {{distributed:name:key}}  -> (statement dropped) | CREATE TABLE name AS name_local ENGINE = Distributed(c, db, name_local, key)
  *   ENGINE = <X>MergeTree(a)  -> unchanged           | Replicated<X>MergeTree('/clickhouse/tables/{shard|all}/{database}/{table}', '{replica}', a)
+ *   {{include:views/x.sql}}   -> the file's text, inlined before rendering by readMigrations (migrations.ts)
  * Sharded tables replicate within their shard; every other table is replicated to all nodes.
  */
 export type RenderTarget = { cluster?: string | undefined };
@@ -45,6 +46,8 @@ export function renderStatement(statement: string, target: RenderTarget): string
 }
 
 export function renderMigration(sql: string, target: RenderTarget): string[] {
+  // {{include:file}} lines are inlined by readMigrations (migrations.ts) before rendering: one left here is a bug.
+  if (sql.includes('{{include:')) throw new Error('render the migration after expanding its {{include:...}} lines (expandIncludes)');
   return splitStatements(sql)
     .map((s) => renderStatement(s, target))
     .filter((s): s is string => s !== null);

@@ -35,13 +35,17 @@ function decodeCursor(cursor: string): [number, string] {
   }
 }
 
-/** GET /v1/events: raw stored events for debugging, oldest first; `nextCursor` pages on. Default window: last 24 h. */
+/**
+ * GET /v1/events: raw stored events for debugging, oldest first; `nextCursor` pages on. Default window: the last
+ * 24 h, or with `lateness` the whole retention.
+ */
 export function listEvents(deps: Deps) {
   return async (ctx: Ctx) => {
     const q = parseQuery(ctx, eventsQuerySchema);
     await authorizeTenant(deps, ctx, q.tenantId, 'read');
     const until = q.until ? Date.parse(q.until) : Date.now() + 5 * 60_000;
-    const since = q.since ? Date.parse(q.since) : until - 24 * 3600_000;
+    // Events beyond the lateness window are days old by definition: look back over the whole retention for them.
+    const since = q.since ? Date.parse(q.since) : until - (q.lateness ? deps.config.eventRetentionMs : 24 * 3600_000);
     if (since >= until) throw new HttpError(400, 'invalid_request', 'invalid query: since: since must be before until');
     const [afterTsMs, afterKey] = q.cursor ? decodeCursor(q.cursor) : [-1, ''];
     const rs = await deps.storage.api.query({

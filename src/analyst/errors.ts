@@ -1,0 +1,84 @@
+/**
+ * What can go wrong with an analyst's query, as the API reports it. `sql_refused`: the statement would write, change a
+ * setting or reach outside the database; `sql_error`: ClickHouse could not run it (syntax, unknown table or column,
+ * bad parameter); `sql_limit`: it ran into the time, row, byte or memory limit; `sql_busy`: too many queries wait.
+ */
+export type AnalystErrorCode = 'sql_refused' | 'sql_error' | 'sql_limit' | 'sql_busy';
+
+export class AnalystSqlError extends Error {
+  constructor(
+    readonly code: AnalystErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** ClickHouse failed for reasons of its own (network, cluster, overload): the service, not the analyst, should retry. */
+export class AnalystStorageError extends Error {}
+
+type ClickHouseLike = { code: string; type?: string | undefined; message: string };
+
+/** Errors from @clickhouse/client (HTTP or the embedded engine): a numeric `code` and usually a `type`. */
+export function isClickHouseError(err: unknown): err is ClickHouseLike {
+  const e = err as { code?: unknown; message?: unknown };
+  return typeof e?.message === 'string' && typeof e.code === 'string' && /^\d+$/.test(e.code);
+}
+
+const refused = new Set(['READONLY', 'ACCESS_DENIED', 'SETTING_CONSTRAINT_VIOLATION', 'QUERY_IS_PROHIBITED', 'FUNCTION_NOT_ALLOWED']);
+const refusedCodes = new Set(['164', '497', '452']);
+const limits = new Set([
+  'TIMEOUT_EXCEEDED',
+  'TOO_MANY_ROWS_OR_BYTES',
+  'TOO_MANY_ROWS',
+  'TOO_MANY_BYTES',
+  'MEMORY_LIMIT_EXCEEDED',
+  'TOO_SLOW',
+  'TOO_LARGE_STRING_SIZE',
+  'TOO_LARGE_ARRAY_SIZE',
+  'TOO_MANY_COLUMNS',
+  'QUERY_WAS_CANCELLED',
+]);
+const limitCodes = new Set(['159', '396', '158', '307', '241', '160', '131', '128', '161', '394']);
+/** Trouble on the ClickHouse side, not in the analyst's query. */
+const unavailable = new Set([
+  'TOO_MANY_SIMULTANEOUS_QUERIES',
+  'NETWORK_ERROR',
+  'SOCKET_TIMEOUT',
+  'ALL_CONNECTION_TRIES_FAILED',
+  'KEEPER_EXCEPTION',
+  'AUTHENTICATION_FAILED',
+  'REQUIRED_PASSWORD',
+  'UNKNOWN_USER',
+  'TABLE_IS_READ_ONLY',
+]);
+const unavailableCodes = new Set(['202', '210', '209', '279', '999', '516', '194', '192', '242']);
+
+/** ClickHouse's own message without what is not the analyst's business: user name prefixes, versions, stack traces. */
+export function cleanMessage(message: string): string {
+  return message
+    .replace(/\s*Stack trace[\s\S]*$/, '')
+    .replace(/\s*\(version [^)]*\)\.?/g, '')
+    .replace(/^[\w.-]+: (?=(Cannot execute query in readonly mode|Not enough privileges))/, '')
+    .replace(/\s*\n\s*/g, ' ')
+    .trim();
+}
+
+/** Maps an error of the analyst connection to what the API answers; anything else is the storage's trouble. */
+export function classifyError(err: unknown): AnalystSqlError | AnalystStorageError {
+  if (err instanceof AnalystSqlError || err instanceof AnalystStorageError) return err;
+  if (!isClickHouseError(err)) return new AnalystStorageError((err as Error)?.message ?? String(err));
+  const type = err.type ?? '';
+  const message = cleanMessage(err.message);
+  if (refused.has(type) || refusedCodes.has(err.code)) {
+    if (/Cannot modify '[^']+' setting/.test(message)) {
+      return new AnalystSqlError('sql_refused', `analyst SQL cannot change settings (the service sets its limits): ${message}`);
+    }
+    return new AnalystSqlError('sql_refused', `analyst SQL is read-only: ${message}`);
+  }
+  if (limits.has(type) || limitCodes.has(err.code)) {
+    return new AnalystSqlError('sql_limit', `the query hit a limit for analyst SQL: ${message}`);
+  }
+  if (unavailable.has(type) || unavailableCodes.has(err.code)) return new AnalystStorageError(`${type || err.code}: ${message}`);
+  return new AnalystSqlError('sql_error', message || `ClickHouse error ${err.code}`);
+}
