@@ -88,7 +88,7 @@ WITH
       mapped.*,
       r.stripe_total AS stripe_total,
       r.reported_customer != '' AS reported,
-      toInt64(floor(local_total)) - pushed_total AS pending,
+      toInt128(floor(local_total)) - pushed_total AS pending,
       if(reported, local_total - r.stripe_total, NULL) AS diff_abs,
       if(reported, toFloat64(abs(local_total - r.stripe_total)) / greatest(toFloat64(abs(local_total)), 1), NULL) AS diff_pct,
       i.pending_intents > 0 OR pushed_at > now64(3) - toIntervalSecond({settleSeconds:UInt32}) AS in_flight,

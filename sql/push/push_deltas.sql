@@ -31,7 +31,7 @@ WITH
       if(l.tenant_id = '', p.customer_ref, l.customer_ref) AS item_customer,
       if(l.tenant_id = '', p.period, l.period) AS item_period,
       l.local_total AS local_total,
-      toInt64(floor(l.local_total)) AS target,
+      toInt128(floor(l.local_total)) AS target,
       p.pushed_total AS pushed,
       p.seq AS pushed_seq
     FROM local AS l

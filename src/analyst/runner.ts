@@ -54,7 +54,6 @@ export class AnalystSql {
       const rs = await this.client.query({ query: statement, format: engineFormat[q.format], query_params: q.params });
       text = await rs.text();
     } catch (err) {
-      await this.recover();
       const e = classifyError(err);
       if (e instanceof AnalystSqlError && e.code === 'sql_error' && hasFormatClause(statement)) {
         throw new AnalystSqlError('sql_error', 'remove the FORMAT clause: the request\'s "format" (JSON, CSV or TSV) chooses the output');
@@ -86,7 +85,6 @@ export class AnalystSql {
       if (rows.length !== 1 || typeof rows[0]!.q !== 'string') throw new Error('unexpected answer from formatQuerySingleLine');
       return rows[0]!.q;
     } catch (err) {
-      await this.recover();
       if (!isClickHouseError(err)) throw classifyError(err);
       // The message quotes the wrapper query; the analyst's text is what it is about.
       const message = cleanMessage(err.message).replace(/:?\s*In scope SELECT formatQuerySingleLine[\s\S]*$/, '');
@@ -96,12 +94,6 @@ export class AnalystSql {
       if (/^Empty query/i.test(message)) throw new AnalystSqlError('sql_error', 'the query is empty');
       throw classifyError(Object.assign(err, { message }));
     }
-  }
-
-  /** Embedded mode: a throwaway query takes whatever output a failed query left on the connection. */
-  private async recover(): Promise<void> {
-    if (this.mode !== 'embedded') return;
-    await this.client.command({ query: 'SELECT 1' }).catch(() => undefined);
   }
 
   private async enter(): Promise<void> {

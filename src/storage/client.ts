@@ -25,7 +25,7 @@ function clientFor(config: Config, role: Role): ClickHouseClient {
   if (ch.mode === 'embedded') {
     // chdb re-exports client-common's Connection type, which differs nominally from the one bundled in @clickhouse/client.
     const connection = createChdbConnection({ path: ch.path }) as unknown as ClientConnection;
-    return createClient({ connection });
+    return recoverAfterFailure(createClient({ connection }));
   }
   return createClient({
     url: ch.url,
@@ -37,6 +37,29 @@ function clientFor(config: Config, role: Role): ClickHouseClient {
     // The analyst client is the exception, in server mode only: read-only and limits on each of its HTTP requests.
     ...(role === 'analyst' ? { clickhouse_settings: analystServerSettings(config.sql) } : {}),
   });
+}
+
+/**
+ * chDB leaves the partial output of a query that failed midway on its connection, and hands it to the next query
+ * as part of that one's result (seen here). After any failed call, a throwaway query on the same connection takes
+ * it, so no role ever reads another statement's leftovers.
+ */
+function recoverAfterFailure(client: ClickHouseClient): ClickHouseClient {
+  const command = client.command.bind(client);
+  for (const method of ['query', 'command', 'exec', 'insert'] as const) {
+    const call = (client[method] as (params: unknown) => Promise<unknown>).bind(client);
+    Object.assign(client, {
+      [method]: async (params: unknown) => {
+        try {
+          return await call(params);
+        } catch (err) {
+          await command({ query: 'SELECT 1' }).catch(() => undefined);
+          throw err;
+        }
+      },
+    });
+  }
+  return client;
 }
 
 export async function openStorage(config: Config): Promise<Storage> {

@@ -209,6 +209,24 @@ describe('push', () => {
     expect(await stripeTotal(meter.id, c.id)).toBe(10);
   });
 
+  it('reports a total too large to send exactly as an error, without failing the cycle', async () => {
+    await svc.request('POST', '/v1/admin/tenants', { body: { id: 'p8' } });
+    await newMeteredMetric('p8', 'bytes');
+    await newCustomer('p8', 'huge');
+    await newCustomer('p8', 'small');
+    await ingest([
+      event({ tenantId: 'p8', metric: 'bytes', customerRef: 'huge', quantity: '99999999999999999999999999999999' }),
+      event({ tenantId: 'p8', metric: 'bytes', customerRef: 'small', quantity: 2 }),
+    ]);
+    const r = await push('p8');
+    expect(r.acked).toBe(1);
+    const items = (await status('p8')).items;
+    expect(items.map((i: any) => [i.customerRef, i.status])).toEqual([
+      ['huge', 'error'],
+      ['small', 'ok'],
+    ]);
+  });
+
   it('surfaces permanent errors and recovers once the mapping is fixed', async () => {
     await svc.request('POST', '/v1/admin/tenants', { body: { id: 'p5' } });
     const meter = await newMeteredMetric('p5', 'jobs');

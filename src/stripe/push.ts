@@ -25,6 +25,8 @@ export type ItemState = 'ok' | 'pending' | 'unmapped' | 'unpushable' | 'error';
  */
 export function itemState(item: PushItem, held: Intent | undefined, pushable: boolean): ItemState {
   if (held?.status === 'pending') return 'pending';
+  // A total beyond 2^53 units cannot be sent exactly (nor billed): shown as an error, never rounded.
+  if (!Number.isSafeInteger(item.target) || !Number.isSafeInteger(item.delta)) return 'error';
   if (held?.status === 'stuck') return 'error';
   if (item.delta === 0) return 'ok';
   if (!item.meterId || !item.mappingActive || !item.stripeCustomerId) return 'unmapped';
