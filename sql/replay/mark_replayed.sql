@@ -7,8 +7,9 @@ SELECT
   toUInt8(2) AS replayed_flag,
   now64(3) AS replayed_at
 FROM events FINAL
+-- The window before FINAL merges (every version of a key has the same ts); beyond_window stays after it.
+PREWHERE ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}
 WHERE tenant_id = {tenantId:String}
-  AND ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}
   AND metric IN {metrics:Array(String)}
   AND (empty({customerRefs:Array(String)}) OR has({customerRefs:Array(String)}, customer_ref))
   AND beyond_window = 1

@@ -12,8 +12,10 @@ WITH
       toInt64(countIf(beyond_window = 1)) AS late_events,
       sumIf(quantity, beyond_window = 1) AS late_quantity
     FROM events FINAL
+    -- Filtering the window before FINAL merges is safe (every version of a key has the same ts) and spares merging
+    -- the rest of the month's partition. beyond_window must stay out of PREWHERE: it differs between versions.
+    PREWHERE ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}
     WHERE tenant_id = {tenantId:String}
-      AND ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}
       AND metric IN {metrics:Array(String)}
       AND (empty({customerRefs:Array(String)}) OR has({customerRefs:Array(String)}, customer_ref))
     GROUP BY metric, customer_ref, cell_hour, cell_period

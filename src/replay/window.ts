@@ -37,9 +37,18 @@ export function resolveWindow(since: string, until: string, nowMs: number): Repl
   };
 }
 
-/** Consecutive sub-windows of at most `chunkMs`: long replays apply (and report progress) a chunk at a time. */
+/**
+ * Consecutive sub-windows of about `chunkMs`: long replays apply (and report progress) a chunk at a time. A tail
+ * shorter than a quarter chunk joins the chunk before it: each chunk pays full scans, so `-PT24H` (25 whole hours)
+ * with one-day chunks is one chunk, not 24 h + 1 h.
+ */
 export function chunks(startMs: number, endMs: number, chunkMs: number): Array<[number, number]> {
   const out: Array<[number, number]> = [];
   for (let s = startMs; s < endMs; s += chunkMs) out.push([s, Math.min(endMs, s + chunkMs)]);
+  const last = out.at(-1);
+  if (out.length > 1 && last && last[1] - last[0] < chunkMs / 4) {
+    out.pop();
+    out[out.length - 1]![1] = endMs;
+  }
   return out;
 }
