@@ -8,7 +8,7 @@ import { apiError, invalid, invalidKey, missingKey, rateLimited, SandboxError, u
 import { defaultFaultRoutes, type FaultKind, FaultPlan, type Faults, validateFaults } from './faults.js';
 import { type FormObject, FormError, fromJson, parseForm } from './form.js';
 import { newId } from './random.js';
-import { aggregate, SandboxStore } from './state.js';
+import { aggregate, type MeterEvent, SandboxStore } from './state.js';
 
 export type { Faults } from './faults.js';
 
@@ -44,18 +44,8 @@ export type TotalsQuery = {
   end?: number;
 };
 
-export type SandboxMeterEvent = {
-  identifier: string;
-  event_name: string;
-  meter: string;
-  customer: string;
-  value: number;
-  timestamp: number;
-  created: number;
-  received_ms: number;
-  cancelled: boolean;
-  payload: Record<string, string>;
-};
+/** A meter event as the sandbox holds it. */
+export type SandboxMeterEvent = MeterEvent;
 
 export type SandboxStats = {
   requests: number;
