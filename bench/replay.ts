@@ -1,0 +1,760 @@
+/**
+ * Replay and reconciliation benchmark (not a timed test).
+ *
+ *   npm run bench:replay
+ *   BENCH_EVENTS=200000 BENCH_RECON_CUSTOMERS=10000 npm run bench:replay   # quick run
+ *
+ * Part A — tenant 'bench': BENCH_EVENTS (1,000,000) events over the last 30 days (5,000 customers, metric 'calls'),
+ *   inserted raw in 100,000-row blocks (the counters' materialized views fill as with ingest), then 10,000 late events
+ *   spread over the last 24 h stored flagged beyond the lateness window (stored, not counted). ReplayRunner (built as
+ *   src/service.ts builds it, chunk P1D) over resolveWindow('-PT24H', 'now'): dry-run (warm-up + median), apply
+ *   (must count the 10,000), a second apply (must write nothing), a dry-run after the apply. Extra rounds (10,000
+ *   new late events each) give more apply samples. Target: dry-run and apply <= 200 ms each (runbook bar 2 s).
+ * Part B — tenant 'bench24': BENCH_EVENTS events all within the last 24 h; dry-run over -PT24H. Target <= 2 s.
+ *   Baseline for A and B: the bare hourly aggregation of the window's events (no FINAL, no counters), fetched the
+ *   same way (JSONEachRow through the client).
+ *   Where the time goes: the runner's client is wrapped (bench/replay-probe.ts), so every figure is split into its
+ *   statements (query, json(), inserts) and the time outside the client (zod, JS). Also the diff SQL engine-only,
+ *   per CTE and without FINAL, JSON and zod on their own, local_totals and the SELECT of mark_replayed.
+ *   What-ifs (not what src runs, labelled as such): the window's ts filter as PREWHERE under FINAL (checked to give
+ *   the same rows), the diff aggregated per item in SQL, mark_replayed with nothing to mark, and an apply with
+ *   REPLAY_CHUNK = P2D (the 25 h hour-widened window as one chunk).
+ * Part C — tenant 'recon': 100,000 items (50,000 customers x current and previous period) across every table the
+ *   comparison reads; sql/reconcile.sql timed through Reconciler.compare itself (warm-up + median of 5), against the
+ *   bare aggregation of the same counters. Status counts are checked against the ones the seed computes with the
+ *   policy. Also sql/reconcile/items.sql. Target: <= 1 s. Split: statements (probe), engine only, per CTE; what-ifs
+ *   on the transfer format (JSONEachRow text only, JSONCompactEachRow).
+ * Part D — Stripe reads measured apart: event summaries of 1,000 items through the real stripe client against the
+ *   in-process sandbox, 16 concurrent and raw, then through StripeLimiter at the sandbox's default rate (200/s).
+ *
+ * Environment: BENCH_EVENTS (1000000), BENCH_CUSTOMERS (5000), BENCH_LATE (10000), BENCH_APPLY_ROUNDS (3),
+ * BENCH_RUNS (5), BENCH_RECON_CUSTOMERS (50000), BENCH_STRIPE_READS (1000; 0 skips part D), BENCH_SKIP_B=1,
+ * BENCH_KEEP=1 keeps the data directory.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type Stripe from 'stripe';
+import { z } from 'zod';
+import type { AdjustmentDeps } from '../src/adjustments/lifecycle.js';
+import { loadConfig } from '../src/config.js';
+import { toClickHouseTime } from '../src/ingest/timestamp.js';
+import { IngestWriter } from '../src/ingest/writer.js';
+import { createLogger } from '../src/log.js';
+import { createMetrics } from '../src/ops/metrics.js';
+import { Reconciler } from '../src/reconcile/reconcile.js';
+import { ReplayRunner, type ReplayMode, type ReplayRun } from '../src/replay/replay.js';
+import { resolveWindow, type ReplayWindow } from '../src/replay/window.js';
+import { openStorage, type Storage } from '../src/storage/client.js';
+import { migrate } from '../src/storage/migrations.js';
+import { loadSql } from '../src/storage/sql.js';
+import { createStripeClient } from '../src/stripe/client.js';
+import { StripeLimiter } from '../src/stripe/limiter.js';
+import { sandboxKey } from '../src/stripe/runtime.js';
+import { startStripeSandbox } from '../src/stripe/sandbox/server.js';
+import { periodBounds } from '../src/time/period.js';
+import { Probe } from './replay-probe.js';
+import { eventRows, insertEvents, insertRows, seedRecon, utcPeriod } from './replay-seed.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const env = (name: string, fallback: number) => {
+  const v = process.env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number`);
+  return n;
+};
+
+const totalEvents = env('BENCH_EVENTS', 1_000_000);
+const customers = env('BENCH_CUSTOMERS', 5000);
+const lateEvents = env('BENCH_LATE', 10_000);
+const applyRounds = Math.max(1, env('BENCH_APPLY_ROUNDS', 3));
+const runs = Math.max(1, env('BENCH_RUNS', 5));
+const reconCustomers = env('BENCH_RECON_CUSTOMERS', 50_000);
+const stripeReads = env('BENCH_STRIPE_READS', 1000);
+const skipB = process.env.BENCH_SKIP_B === '1';
+const keep = process.env.BENCH_KEEP === '1';
+const targets = { replayWindowMs: 200, runbookMs: 2000, replay24hMs: 2000, reconMs: 1000 };
+const chunkMs = 86_400_000;
+const metric = 'calls';
+const dayMs = 86_400_000;
+const hourMs = 3600_000;
+
+const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const ms = (n: number) => (n >= 100 ? `${fmt(n, 0)} ms` : `${fmt(n, 1)} ms`);
+const ratio = (a: number, b: number) => (b > 0 ? a / b : NaN);
+const x = (r: number) => `${fmt(r, 2)}x`;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const verdict = (v: number, target: number) => (v <= target ? 'PASS' : 'FAIL');
+
+type Timing = { medianMs: number; minMs: number; maxMs: number; samplesMs: number[]; warmupMs: number; rows: number };
+
+/** One warm-up run, then `n` timed runs; the median is the figure. `fn` returns a row count. */
+async function timeIt(fn: () => Promise<number>, n = runs): Promise<Timing> {
+  let t0 = performance.now();
+  const rows = await fn();
+  const warmupMs = performance.now() - t0;
+  const samplesMs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    t0 = performance.now();
+    await fn();
+    samplesMs.push(performance.now() - t0);
+  }
+  return { medianMs: median(samplesMs), minMs: Math.min(...samplesMs), maxMs: Math.max(...samplesMs), samplesMs, warmupMs, rows };
+}
+
+async function jsonRows<T = unknown>(client: ClickHouseClient, query: string, params: Record<string, unknown> = {}): Promise<T[]> {
+  const rs = await client.query({ query, query_params: params, format: 'JSONEachRow' });
+  return rs.json<T>();
+}
+
+async function nullFormat(client: ClickHouseClient, query: string, params: Record<string, unknown>): Promise<number> {
+  await client.command({ query: `${query}\nFORMAT Null`, query_params: params });
+  return 0;
+}
+
+/** Waits until the engine's background merges (started by the bulk inserts) are done, so timings see a settled table. */
+async function settleMerges(client: ClickHouseClient, maxMs = 60_000): Promise<number> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < maxMs) {
+    const [r] = await jsonRows<{ n: number }>(client, 'SELECT toUInt32(count()) AS n FROM system.merges');
+    if (Number(r?.n ?? 0) === 0) break;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  return performance.now() - t0;
+}
+
+async function partCounts(client: ClickHouseClient, tables: string[]): Promise<Record<string, { parts: number; rows: number }>> {
+  const rs = await jsonRows<{ table: string; parts: number; rows: string }>(
+    client,
+    `SELECT table, toUInt32(count()) AS parts, toString(sum(rows)) AS rows FROM system.parts
+     WHERE active AND database = currentDatabase() AND table IN {tables:Array(String)} GROUP BY table ORDER BY table`,
+    { tables },
+  );
+  return Object.fromEntries(rs.map((r) => [r.table, { parts: Number(r.parts), rows: Number(r.rows) }]));
+}
+
+/** A WITH query with its final SELECT replaced by `SELECT * FROM <cte>`: what one CTE costs on its own (and all it reads). */
+function cteOnly(sql: string, cte: string): string {
+  const idx = sql.lastIndexOf('\nSELECT');
+  if (idx < 0) throw new Error('no final SELECT found');
+  return `${sql.slice(0, idx)}\nSELECT * FROM ${cte}\nSETTINGS join_use_nulls = 0`;
+}
+
+const lines: Array<[string, string]> = [];
+const section = (title: string) => lines.push([`== ${title}`, '']);
+const line = (k: string, v: string) => {
+  lines.push([k, v]);
+  log(`${k}: ${v}`);
+};
+const checks: Record<string, boolean> = {};
+const check = (name: string, ok: boolean, detail = '') => {
+  checks[name] = ok;
+  if (!ok) log(`CHECK FAILED: ${name} ${detail}`);
+};
+
+// A copy of the cell schema of src/replay/replay.ts (module-private there), to time the parse on its own.
+const int = z.union([z.number(), z.string()]).transform(Number);
+const cell = z.object({
+  metric: z.string(),
+  customerRef: z.string(),
+  hour: z.string(),
+  period: z.string(),
+  beforeQuantity: z.string(),
+  beforeEvents: int,
+  afterQuantity: z.string(),
+  afterEvents: int,
+  lateEvents: int,
+  lateQuantity: z.string(),
+  eventsScanned: int,
+  duplicateEvents: int,
+});
+
+const baselineScanSql = `SELECT metric, customer_ref, toStartOfHour(ts) AS h, sum(quantity) AS q
+FROM events
+WHERE tenant_id = {tenantId:String} AND ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}
+GROUP BY ALL`;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Replay (parts A and B)
+
+type Replay = { runner: ReplayRunner; writer: IngestWriter; probe: Probe };
+
+/** Built as src/service.ts builds it; its client is wrapped by a Probe that records each statement's time. */
+function replayRunner(storage: Storage): Replay {
+  const metrics = createMetrics();
+  const logger = createLogger('warn');
+  const probe = new Probe();
+  const writer = new IngestWriter(storage.ingest, storage.lookup, { maxRows: 20000, maxWaitMs: 4, latenessWindowMs: 48 * 3600e3 }, metrics, logger);
+  const runner = new ReplayRunner(probe.wrap(storage.jobs), writer, metrics, logger, { chunkMs });
+  return { runner, writer, probe };
+}
+
+type Steps = ReturnType<Probe['summary']>;
+const stepsText = (s: Steps) =>
+  s.steps.map((q) => `${q.step}${q.count > 1 ? ` x${q.count}` : ''} ${ms(q.ms)}`).join(', ') + `; outside the client (zod, JS, lock) ${ms(s.outsideClientMs)}`;
+
+function window24h(): ReplayWindow {
+  const w = resolveWindow('-PT24H', 'now', Date.now());
+  if ('error' in w) throw new Error(w.error);
+  return w;
+}
+
+/** runner.start to `done`, as POST /v1/replay runs it. */
+async function timedReplay(r: Replay, tenantId: string, mode: ReplayMode, window: ReplayWindow): Promise<{ ms: number; run: ReplayRun; steps: Steps }> {
+  r.probe.reset();
+  const t0 = performance.now();
+  const { done } = await r.runner.start({ tenantId, metrics: [metric], customerRefs: [], since: '-PT24H', until: 'now', mode }, window, 'bench');
+  const run = await done;
+  const elapsed = performance.now() - t0;
+  if (run.status !== 'succeeded' || !run.result) throw new Error(`replay ${run.id} ${run.status}: ${run.error}`);
+  return { ms: elapsed, run, steps: r.probe.summary(elapsed) };
+}
+
+async function timedDryRuns(r: Replay, tenantId: string, window: ReplayWindow, n = runs) {
+  const first = await timedReplay(r, tenantId, 'dry-run', window);
+  const samples: Array<{ ms: number; steps: Steps }> = [];
+  for (let i = 0; i < n; i++) samples.push(await timedReplay(r, tenantId, 'dry-run', window));
+  const msList = samples.map((q) => q.ms);
+  const timing: Timing = { medianMs: median(msList), minMs: Math.min(...msList), maxMs: Math.max(...msList), samplesMs: msList, warmupMs: first.ms, rows: first.run.result!.summary.items };
+  // The statements of the sample closest to the median.
+  const steps = [...samples].sort((a, b) => Math.abs(a.ms - timing.medianMs) - Math.abs(b.ms - timing.medianMs))[0]!.steps;
+  return { timing, run: first.run, steps };
+}
+
+const windowParams = (tenantId: string, w: ReplayWindow) => ({ tenantId, start: toClickHouseTime(w.startMs), end: toClickHouseTime(w.endMs) });
+
+async function baselineScan(client: ClickHouseClient, tenantId: string, w: ReplayWindow): Promise<Timing> {
+  return timeIt(async () => (await jsonRows(client, baselineScanSql, windowParams(tenantId, w))).length);
+}
+
+/** Where a dry-run's time goes: the diff SQL (engine only, per CTE, without FINAL), JSON, zod, local_totals. */
+async function diffBreakdown(client: ClickHouseClient, tenantId: string, w: ReplayWindow, n = 3) {
+  const sql = loadSql('replay/replay_diff');
+  const params = { ...windowParams(tenantId, w), metrics: [metric], customerRefs: [] as string[] };
+  const noFinal = sql.replace('FROM events FINAL', 'FROM events');
+  if (noFinal === sql) throw new Error('replay_diff.sql no longer reads events FINAL');
+  const engine = await timeIt(() => nullFormat(client, sql, params), n);
+  const engineNoFinal = await timeIt(() => nullFormat(client, noFinal, params), n);
+  const baselineEngine = await timeIt(() => nullFormat(client, baselineScanSql, params), n);
+  const ctes: Record<string, Timing> = {};
+  for (const name of ['stored', 'scanned', 'counted', 'cells']) ctes[name] = await timeIt(() => nullFormat(client, cteOnly(sql, name), params), n);
+  ctes['stored without FINAL'] = await timeIt(() => nullFormat(client, cteOnly(noFinal, 'stored'), params), n);
+  let parsed: unknown[] = [];
+  const json = await timeIt(async () => (parsed = await jsonRows(client, sql, params)).length, n);
+  const zod = await timeIt(async () => z.array(cell).parse(parsed).length, n);
+  const periods = [...new Set(z.array(cell).parse(parsed).map((c) => c.period))];
+  const localTotals = await timeIt(async () => (await jsonRows(client, loadSql('replay/local_totals'), { tenantId, metrics: [metric], periods })).length, n);
+  const markSql = loadSql('replay/mark_replayed').replace(/INSERT INTO events\s*\n/, '');
+  const markSelect = await timeIt(() => nullFormat(client, markSql, params), n);
+
+  // What-if (not what src runs), to size a suggestion:
+  // What the JSON transfer of every cell costs: the same diff aggregated per item in SQL (what a dry-run reports).
+  const perItemSql = `SELECT metric, customerRef, period, count() AS cells,
+      countIf(beforeQuantity != afterQuantity OR beforeEvents != afterEvents) AS changedCells,
+      sum(eventsScanned) AS eventsScanned, sum(lateEvents) AS lateEvents, sum(duplicateEvents) AS duplicateEvents
+    FROM (${sql.replace(/\s*SETTINGS join_use_nulls = 0\s*$/, '')})
+    GROUP BY metric, customerRef, period
+    SETTINGS join_use_nulls = 0`;
+  const perItem = await timeIt(async () => (await jsonRows(client, perItemSql, params)).length, n);
+  const whatIf = { perItem };
+  return { engine, engineNoFinal, baselineEngine, ctes, json, zod, localTotals, markReplayedSelect: markSelect, cells: json.rows, whatIf };
+}
+
+function printBreakdown(b: Awaited<ReturnType<typeof diffBreakdown>>) {
+  line(
+    '  diff SQL engine only (FORMAT Null)',
+    `${ms(b.engine.medianMs)} (${x(ratio(b.engine.medianMs, b.baselineEngine.medianMs))} the bare scan's ${ms(b.baselineEngine.medianMs)}); ` +
+      `without FINAL ${ms(b.engineNoFinal.medianMs)}`,
+  );
+  line('  per CTE (engine only, incl. what it reads)', Object.entries(b.ctes).map(([k, t]) => `${k} ${ms(t.medianMs)}`).join(', '));
+  line('  diff JSON fetch / zod parse', `${ms(b.json.medianMs)} (${fmt(b.cells)} cells) / ${ms(b.zod.medianMs)}`);
+  line('  local_totals / mark_replayed SELECT (FINAL)', `${ms(b.localTotals.medianMs)} / ${ms(b.markReplayedSelect.medianMs)}`);
+  const w = b.whatIf;
+  line(
+    '  what-if: diff aggregated per item in SQL, JSON',
+    `${ms(w.perItem.medianMs)} for ${fmt(w.perItem.rows)} items (per-cell JSON fetch ${ms(b.json.medianMs)})`,
+  );
+}
+
+/** Counters agree with the stored events (FINAL, flag != 1), in the window (hourly) and over the tenant (period). */
+async function countersMatch(client: ClickHouseClient, tenantId: string, w: ReplayWindow): Promise<{ ok: boolean; detail: string }> {
+  const [r] = await jsonRows<Record<string, string>>(
+    client,
+    `SELECT
+      (SELECT toString(sum(quantity)) FROM events FINAL WHERE tenant_id = {tenantId:String} AND beyond_window != 1
+         AND ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}) AS storedWindow,
+      (SELECT toString(count()) FROM events FINAL WHERE tenant_id = {tenantId:String} AND beyond_window != 1
+         AND ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}) AS storedWindowEvents,
+      (SELECT toString(sum(quantity)) FROM usage_hourly_counters WHERE tenant_id = {tenantId:String}
+         AND hour >= {start:DateTime64(3, 'UTC')} AND hour < {end:DateTime64(3, 'UTC')}) AS hourlyWindow,
+      (SELECT toString(sum(events)) FROM usage_hourly_counters WHERE tenant_id = {tenantId:String}
+         AND hour >= {start:DateTime64(3, 'UTC')} AND hour < {end:DateTime64(3, 'UTC')}) AS hourlyWindowEvents,
+      (SELECT toString(sum(quantity)) FROM events FINAL WHERE tenant_id = {tenantId:String} AND beyond_window != 1) AS storedAll,
+      (SELECT toString(sum(quantity)) FROM usage_period_counters WHERE tenant_id = {tenantId:String}) AS periodAll`,
+    windowParams(tenantId, w),
+  );
+  const ok = !!r && r.storedWindow === r.hourlyWindow && r.storedWindowEvents === r.hourlyWindowEvents && r.storedAll === r.periodAll;
+  return { ok, detail: JSON.stringify(r) };
+}
+
+async function eventsInWindow(client: ClickHouseClient, tenantId: string, w: ReplayWindow): Promise<number> {
+  const [r] = await jsonRows<{ n: string }>(
+    client,
+    `SELECT toString(count()) AS n FROM events WHERE tenant_id = {tenantId:String} AND ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}`,
+    windowParams(tenantId, w),
+  );
+  return Number(r?.n ?? 0);
+}
+
+async function partA(storage: Storage, r: Replay) {
+  const client = storage.jobs;
+  const tenantId = 'bench';
+  const nowMs = Date.now();
+  log(`part A: seeding ${fmt(totalEvents)} events over 30 days for '${tenantId}' (${fmt(customers)} customers)`);
+  let t0 = performance.now();
+  await insertEvents(client, eventRows({ tenantId, metric, customers, count: totalEvents, fromMs: nowMs - 30 * dayMs, toMs: nowMs, seed: 0xa11ce, beyondWindow: 0 }));
+  const seedMs = performance.now() - t0;
+  // Late events: inside the last 24 h (23 h back, so the hour-widened window resolved later still holds them all).
+  const lateSpec = (round: number) => ({ tenantId, metric, customers, count: lateEvents, fromMs: Date.now() - 23 * hourMs, toMs: Date.now() - 60_000, seed: 0x1a7e + round, beyondWindow: 1 as const });
+  t0 = performance.now();
+  await insertEvents(client, eventRows(lateSpec(0)));
+  const lateSeedMs = performance.now() - t0;
+  const mergeWaitMs = await settleMerges(client);
+  const parts = await partCounts(client, ['events', 'usage_hourly_counters', 'usage_period_counters']);
+  const w = window24h();
+  const inWindow = await eventsInWindow(client, tenantId, w);
+  log(`part A: window ${w.effective.since} .. ${w.effective.until}, ${fmt(inWindow)} stored events in it; timing`);
+
+  const baseline = await baselineScan(client, tenantId, w);
+  const dry = await timedDryRuns(r, tenantId, w);
+  const s = dry.run.result!.summary;
+  check('A: dry-run finds every late event', s.lateEvents === lateEvents, `${s.lateEvents}`);
+  check('A: dry-run scans every event of the window', s.eventsScanned === inWindow, `${s.eventsScanned} vs ${inWindow}`);
+  check('A: dry-run writes nothing', dry.run.result!.correctionsWritten === 0);
+  const breakdown = await diffBreakdown(client, tenantId, w);
+
+  const rounds: Array<{
+    applyMs: number;
+    secondApplyMs: number;
+    lateEvents: number;
+    correctionsWritten: number;
+    changedItems: number;
+    secondCorrections: number;
+    dryAfterMs: number;
+    applySteps: Steps;
+    secondApplySteps: Steps;
+  }> = [];
+  let dryAfter: Timing | undefined;
+  let markEmpty: { src: Timing } | undefined;
+  for (let round = 0; round < applyRounds; round++) {
+    if (round > 0) {
+      await insertEvents(client, eventRows(lateSpec(round)));
+      await settleMerges(client);
+    }
+    const apply = await timedReplay(r, tenantId, 'apply', w);
+    const ar = apply.run.result!;
+    check(`A: apply round ${round + 1} counts the ${fmt(lateEvents)} late events`, ar.summary.lateEvents === lateEvents, `${ar.summary.lateEvents}`);
+    check(`A: apply round ${round + 1} writes corrections`, ar.correctionsWritten > 0);
+    const again = await timedReplay(r, tenantId, 'apply', w);
+    check(`A: second apply of round ${round + 1} writes nothing`, again.run.result!.correctionsWritten === 0 && again.run.result!.summary.lateEvents === 0, JSON.stringify(again.run.result!.summary));
+    const match = await countersMatch(client, tenantId, w);
+    check(`A: counters match events FINAL after round ${round + 1}`, match.ok, match.detail);
+    let dryAfterMs = NaN;
+    if (round === 0) {
+      dryAfter = (await timedDryRuns(r, tenantId, w, 3)).timing;
+      dryAfterMs = dryAfter.medianMs;
+      // Nothing is flagged 1 in the window any more: mark_replayed inserts no row, so running it again is harmless and
+      // shows what its INSERT ... SELECT FROM events FINAL costs by itself.
+      const markParams = { ...windowParams(tenantId, w), metrics: [metric], customerRefs: [] as string[] };
+      const mark = loadSql('replay/mark_replayed');
+      markEmpty = { src: await timeIt(async () => (await client.command({ query: mark, query_params: markParams }), 0), 3) };
+    }
+    rounds.push({
+      applyMs: apply.ms,
+      secondApplyMs: again.ms,
+      lateEvents: ar.summary.lateEvents,
+      correctionsWritten: ar.correctionsWritten,
+      changedItems: ar.summary.changed,
+      secondCorrections: again.run.result!.correctionsWritten,
+      dryAfterMs,
+      applySteps: apply.steps,
+      secondApplySteps: again.steps,
+    });
+    log(`part A: round ${round + 1}: apply ${ms(apply.ms)} (${fmt(ar.correctionsWritten)} corrections), again ${ms(again.ms)}`);
+  }
+
+  // What-if (configuration, not code): REPLAY_CHUNK = P2D, so the hour-widened 25 h window is one chunk, not 24 h + 1 h.
+  log('part A: what-if round with REPLAY_CHUNK = P2D');
+  await insertEvents(client, eventRows(lateSpec(applyRounds)));
+  await settleMerges(client);
+  const oneChunkRunner: Replay = (() => {
+    const probe = new Probe();
+    const runner = new ReplayRunner(probe.wrap(storage.jobs), r.writer, createMetrics(), createLogger('warn'), { chunkMs: 2 * dayMs });
+    return { runner, writer: r.writer, probe };
+  })();
+  const oneChunk = await timedReplay(oneChunkRunner, tenantId, 'apply', w);
+  const oneChunkAgain = await timedReplay(oneChunkRunner, tenantId, 'apply', w);
+  check('A: one-chunk apply counts the late events', oneChunk.run.result!.summary.lateEvents === lateEvents, `${oneChunk.run.result!.summary.lateEvents}`);
+  check('A: one-chunk second apply writes nothing', oneChunkAgain.run.result!.correctionsWritten === 0);
+
+  const r1 = rounds[0]!;
+  section(`Part A: replay of the last 24 h, tenant '${tenantId}': ${fmt(totalEvents)} events over 30 days + ${fmt(lateEvents)} late`);
+  line(
+    'Seeded',
+    `${fmt(totalEvents)} events in ${ms(seedMs)} (${fmt(totalEvents / (seedMs / 1000))}/s raw), ${fmt(lateEvents)} late in ${ms(lateSeedMs)}; ` +
+      `merges settled after ${ms(mergeWaitMs)}; parts: ${Object.entries(parts).map(([t, p]) => `${t} ${p.parts} (${fmt(p.rows)} rows)`).join(', ')}`,
+  );
+  line('Window', `${w.effective.since} .. ${w.effective.until}: ${fmt(inWindow)} stored events (${fmt(inWindow - lateEvents)} counted + ${fmt(lateEvents)} late)`);
+  line('Baseline: bare hourly scan, JSONEachRow', `${ms(baseline.medianMs)} (${fmt(baseline.rows)} rows; median of ${runs})`);
+  line(
+    'Dry-run, start to done',
+    `${ms(dry.timing.medianMs)} = ${x(ratio(dry.timing.medianMs, baseline.medianMs))} baseline (min ${ms(dry.timing.minMs)}, max ${ms(dry.timing.maxMs)}, first ${ms(dry.timing.warmupMs)}); ` +
+      `${fmt(s.items)} items, ${fmt(breakdown.cells)} cells, ${fmt(s.lateEvents)} late; ${verdict(dry.timing.medianMs, targets.replayWindowMs)} (<= ${ms(targets.replayWindowMs)}), runbook bar ${verdict(dry.timing.medianMs, targets.runbookMs)}`,
+  );
+  line('  statements of a median dry-run', stepsText(dry.steps));
+  printBreakdown(breakdown);
+  line(
+    'Apply, start to done (round 1)',
+    `${ms(r1.applyMs)} = ${x(ratio(r1.applyMs, baseline.medianMs))} baseline; ${fmt(r1.lateEvents)} late events counted, ${fmt(r1.correctionsWritten)} corrections, ` +
+      `${fmt(r1.changedItems)} items changed; ${verdict(r1.applyMs, targets.replayWindowMs)} (<= ${ms(targets.replayWindowMs)}), runbook bar ${verdict(r1.applyMs, targets.runbookMs)}`,
+  );
+  line('  statements of the apply', stepsText(r1.applySteps));
+  line('Second apply (idempotent, round 1)', `${ms(r1.secondApplyMs)} = ${x(ratio(r1.secondApplyMs, baseline.medianMs))} baseline; ${r1.secondCorrections} corrections written`);
+  line('  statements of the second apply', stepsText(r1.secondApplySteps));
+  if (markEmpty) {
+    line('  mark_replayed with nothing to mark', ms(markEmpty.src.medianMs));
+  }
+  line(
+    'What-if: REPLAY_CHUNK = P2D (one chunk), apply',
+    `${ms(oneChunk.ms)} = ${x(ratio(oneChunk.ms, baseline.medianMs))} baseline; second apply ${ms(oneChunkAgain.ms)}; statements: ${stepsText(oneChunk.steps)}`,
+  );
+  if (dryAfter) line('Dry-run after the apply', `${ms(dryAfter.medianMs)} = ${x(ratio(dryAfter.medianMs, baseline.medianMs))} baseline (median of 3; the window now holds replayed versions too)`);
+  if (rounds.length > 1) {
+    line(
+      `All ${rounds.length} rounds (${fmt(lateEvents)} new late events each)`,
+      `apply ${rounds.map((q) => ms(q.applyMs)).join(', ')} (median ${ms(median(rounds.map((q) => q.applyMs)))}); ` +
+        `second apply ${rounds.map((q) => ms(q.secondApplyMs)).join(', ')}`,
+    );
+  }
+  return {
+    tenantId,
+    seed: { events: totalEvents, customers, lateEvents, seedMs, lateSeedMs, mergeWaitMs, parts },
+    window: { since: w.effective.since, until: w.effective.until, storedEvents: inWindow },
+    baseline,
+    dryRun: { ...dry.timing, summary: s, ratioToBaseline: ratio(dry.timing.medianMs, baseline.medianMs), pass: dry.timing.medianMs <= targets.replayWindowMs, steps: dry.steps },
+    breakdown,
+    apply: { ms: r1.applyMs, ratioToBaseline: ratio(r1.applyMs, baseline.medianMs), pass: r1.applyMs <= targets.replayWindowMs, medianOfRounds: median(rounds.map((q) => q.applyMs)) },
+    secondApply: { ms: r1.secondApplyMs, ratioToBaseline: ratio(r1.secondApplyMs, baseline.medianMs) },
+    markReplayedNothingToMark: markEmpty,
+    whatIfOneChunk: { applyMs: oneChunk.ms, secondApplyMs: oneChunkAgain.ms, steps: oneChunk.steps, secondSteps: oneChunkAgain.steps },
+    dryRunAfterApply: dryAfter,
+    rounds,
+  };
+}
+
+async function partB(storage: Storage, r: Replay) {
+  const client = storage.jobs;
+  const tenantId = 'bench24';
+  const nowMs = Date.now();
+  log(`part B: seeding ${fmt(totalEvents)} events within the last 24 h for '${tenantId}'`);
+  let t0 = performance.now();
+  await insertEvents(client, eventRows({ tenantId, metric, customers, count: totalEvents, fromMs: nowMs - 23 * hourMs, toMs: nowMs - 1000, seed: 0xb24, beyondWindow: 0 }));
+  const seedMs = performance.now() - t0;
+  const mergeWaitMs = await settleMerges(client);
+  const parts = await partCounts(client, ['events', 'usage_hourly_counters', 'usage_period_counters']);
+  const w = window24h();
+  const inWindow = await eventsInWindow(client, tenantId, w);
+  log('part B: timing');
+  const baseline = await baselineScan(client, tenantId, w);
+  const dry = await timedDryRuns(r, tenantId, w);
+  const s = dry.run.result!.summary;
+  check('B: every event of the tenant is in the window', inWindow === totalEvents, `${inWindow}`);
+  check('B: dry-run scans every event', s.eventsScanned === totalEvents, `${s.eventsScanned}`);
+  check('B: dry-run finds nothing to change', s.changed === 0 && s.lateEvents === 0, JSON.stringify(s));
+  const breakdown = await diffBreakdown(client, tenantId, w);
+  section(`Part B: dry-run over 24 h, tenant '${tenantId}': ${fmt(totalEvents)} events in the window`);
+  line('Seeded', `${fmt(totalEvents)} events in ${ms(seedMs)}; merges settled after ${ms(mergeWaitMs)}; parts: ${Object.entries(parts).map(([t, p]) => `${t} ${p.parts}`).join(', ')}`);
+  line('Baseline: bare hourly scan, JSONEachRow', `${ms(baseline.medianMs)} (${fmt(baseline.rows)} rows; median of ${runs})`);
+  line(
+    'Dry-run, start to done',
+    `${ms(dry.timing.medianMs)} = ${x(ratio(dry.timing.medianMs, baseline.medianMs))} baseline (min ${ms(dry.timing.minMs)}, max ${ms(dry.timing.maxMs)}, first ${ms(dry.timing.warmupMs)}); ` +
+      `${fmt(s.items)} items, ${fmt(breakdown.cells)} cells; ${verdict(dry.timing.medianMs, targets.replay24hMs)} (<= ${ms(targets.replay24hMs)})`,
+  );
+  line('  statements of a median dry-run', stepsText(dry.steps));
+  printBreakdown(breakdown);
+  return {
+    tenantId,
+    seed: { events: totalEvents, seedMs, mergeWaitMs, parts },
+    window: { since: w.effective.since, until: w.effective.until, storedEvents: inWindow },
+    baseline,
+    dryRun: { ...dry.timing, summary: s, ratioToBaseline: ratio(dry.timing.medianMs, baseline.medianMs), pass: dry.timing.medianMs <= targets.replay24hMs, steps: dry.steps },
+    breakdown,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reconciliation SQL (part C)
+
+type CompareAccess = { compare(tenantId: string, metric: string | null, periods: string[], runId: string): Promise<Array<{ status: string }>> };
+
+async function partC(storage: Storage) {
+  const client = storage.jobs;
+  const tenantId = 'recon';
+  const runId = 'rec_bench';
+  const epsilon = 0.005;
+  const settleMs = 300_000;
+  log(`part C: seeding ${fmt(reconCustomers * 2)} items (${fmt(reconCustomers)} customers x 2 periods)`);
+  let t0 = performance.now();
+  const seed = await seedRecon(client, { tenantId, metric, customers: reconCustomers, runId, seed: 0x5eed, nowMs: Date.now(), epsilon, settleMs });
+  const seedMs = performance.now() - t0;
+  const mergeWaitMs = await settleMerges(client);
+
+  // Built as src/service.ts builds it; compare() only uses the client, the tenant's zone and the options. The client
+  // is wrapped by a Probe, to split a compare into the engine (query), the transfer and JSON parse (json()) and zod.
+  const probe = new Probe();
+  const reconciler = new Reconciler(
+    probe.wrap(client),
+    {} as Stripe,
+    new StripeLimiter(200, 16),
+    {} as AdjustmentDeps,
+    async () => 'UTC',
+    createMetrics(),
+    createLogger('warn'),
+    { epsilon, settleMs },
+  );
+  const periods = await reconciler.periods(tenantId);
+  check('C: Reconciler.periods = the seeded periods', JSON.stringify(periods) === JSON.stringify(seed.periods), `${periods} vs ${seed.periods}`);
+  const compare = (reconciler as unknown as CompareAccess).compare.bind(reconciler);
+  // The parameters compare() passes, for the engine-only and per-CTE diagnostics.
+  const since = Math.min(...periods.map((p) => periodBounds(p, 'UTC').start.getTime()));
+  const params = {
+    tenantId,
+    metric: '',
+    periods,
+    runId,
+    since: toClickHouseTime(since),
+    epsilon,
+    settleSeconds: Math.round(settleMs / 1000),
+    unpushablePeriods: periods.filter((p) => periodBounds(p, 'UTC').end.getTime() < Date.now() - 35 * dayMs),
+  };
+  log('part C: timing');
+  const baselineSql = `SELECT metric, customer_ref, period, sum(quantity) AS q FROM usage_period_counters WHERE tenant_id = {tenantId:String} GROUP BY ALL`;
+  const baseline = await timeIt(async () => (await jsonRows(client, baselineSql, { tenantId })).length);
+  let result: Array<{ status: string }> = [];
+  const cmp = await timeIt(async () => (result = await compare(tenantId, null, periods, runId)).length);
+  const counts: Record<string, number> = {};
+  for (const i of result) counts[i.status] = (counts[i.status] ?? 0) + 1;
+  const stepSamples: Array<{ ms: number; steps: Steps }> = [];
+  for (let i = 0; i < 3; i++) {
+    probe.reset();
+    const t1 = performance.now();
+    await compare(tenantId, null, periods, runId);
+    const elapsed = performance.now() - t1;
+    stepSamples.push({ ms: elapsed, steps: probe.summary(elapsed) });
+  }
+  const cmpSteps = stepSamples.sort((a, b) => a.ms - b.ms)[1]!;
+  check('C: compare returns every item', cmp.rows === seed.items, `${cmp.rows} vs ${seed.items}`);
+  const expectedCounts = seed.expected as Record<string, number>;
+  check('C: status counts match the policy applied to the seed', Object.keys(expectedCounts).every((k) => (counts[k] ?? 0) === expectedCounts[k]), `${JSON.stringify(counts)} vs ${JSON.stringify(seed.expected)}`);
+  const itemsSql = loadSql('reconcile/items');
+  const items = await timeIt(async () => (await jsonRows(client, itemsSql, { tenantId, metric: '', periods })).length);
+  check('C: items.sql returns the items of mapped customers', items.rows === seed.mappedItems, `${items.rows} vs ${seed.mappedItems}`);
+
+  const sql = loadSql('reconcile');
+  const engine = await timeIt(() => nullFormat(client, sql, params), 3);
+  const json = await timeIt(async () => (await jsonRows(client, sql, params)).length, 3);
+  const ctes: Record<string, Timing> = {};
+  for (const name of ['local_totals', 'pushed_ledger', 'keys', 'reported', 'intents', 'late', 'replayed', 'adjusted', 'mapped', 'compared']) {
+    ctes[name] = await timeIt(() => nullFormat(client, cteOnly(sql, name), params), 3);
+  }
+  const baselineEngine = await timeIt(() => nullFormat(client, baselineSql, { tenantId }), 3);
+  // What-ifs on the transfer (not what src runs): the raw JSONEachRow text without parsing, and JSONCompactEachRow
+  // (rows as arrays: no column names repeated 100,000 times).
+  const text = await timeIt(async () => (await (await client.query({ query: sql, query_params: params, format: 'JSONEachRow' })).text()).length, 3);
+  const compact = await timeIt(async () => (await (await client.query({ query: sql, query_params: params, format: 'JSONCompactEachRow' })).json()).length, 3);
+  const compactText = await timeIt(async () => (await (await client.query({ query: sql, query_params: params, format: 'JSONCompactEachRow' })).text()).length, 3);
+
+  section(`Part C: reconciliation SQL over ${fmt(seed.items)} items, tenant '${tenantId}' (median of ${runs} after a warm-up)`);
+  line('Seeded', `${Object.entries(seed.rows).map(([t, n]) => `${t} ${fmt(n)}`).join(', ')} in ${ms(seedMs)}; merges settled after ${ms(mergeWaitMs)}`);
+  line('Baseline: bare aggregation of the counters, JSONEachRow', `${ms(baseline.medianMs)} (${fmt(baseline.rows)} rows); engine only ${ms(baselineEngine.medianMs)}`);
+  line(
+    'Reconciler.compare (sql/reconcile.sql + zod)',
+    `${ms(cmp.medianMs)} = ${x(ratio(cmp.medianMs, baseline.medianMs))} baseline (min ${ms(cmp.minMs)}, max ${ms(cmp.maxMs)}), ${fmt(cmp.rows)} items; ${verdict(cmp.medianMs, targets.reconMs)} (<= ${ms(targets.reconMs)})`,
+  );
+  line('  statuses', `${Object.entries(counts).map(([k, n]) => `${k} ${fmt(n)}`).join(', ')} (expected from the seed: ${Object.entries(seed.expected).map(([k, n]) => `${k} ${fmt(n)}`).join(', ')})`);
+  line('  statements of a median compare', stepsText(cmpSteps.steps));
+  line('  engine only (FORMAT Null) / + JSON', `${ms(engine.medianMs)} (${x(ratio(engine.medianMs, baselineEngine.medianMs))} the baseline's engine time) / ${ms(json.medianMs)}`);
+  line(
+    '  what-if: transfer formats',
+    `JSONEachRow text only ${ms(text.medianMs)} (${fmt(text.rows / 1e6, 1)} MB); JSONCompactEachRow text only ${ms(compactText.medianMs)} (${fmt(compactText.rows / 1e6, 1)} MB), json() ${ms(compact.medianMs)}`,
+  );
+  line('  per CTE (engine only, incl. what it reads)', Object.entries(ctes).map(([k, t]) => `${k} ${ms(t.medianMs)}`).join(', '));
+  line('reconcile/items.sql (what readStripe reads)', `${ms(items.medianMs)} = ${x(ratio(items.medianMs, baseline.medianMs))} baseline, ${fmt(items.rows)} items`);
+  return {
+    tenantId,
+    seed: { ...seed, seedMs, mergeWaitMs },
+    baseline,
+    baselineEngine,
+    compare: { ...cmp, ratioToBaseline: ratio(cmp.medianMs, baseline.medianMs), pass: cmp.medianMs <= targets.reconMs, statuses: counts, steps: cmpSteps },
+    whatIf: { text, compact, compactText },
+    engine,
+    json,
+    ctes,
+    items: { ...items, ratioToBaseline: ratio(items.medianMs, baseline.medianMs) },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Stripe reads (part D)
+
+async function pool(concurrency: number, n: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, n) }, async () => {
+      for (let i = next++; i < n; i = next++) await fn(i);
+    }),
+  );
+}
+
+async function partD(mappedItems: number) {
+  const sandbox = await startStripeSandbox({ port: 0 });
+  try {
+    const stripe = createStripeClient({ secretKey: sandboxKey, apiBase: sandbox.url, timeoutMs: 10_000 });
+    const n = stripeReads;
+    log(`part D: ${fmt(n)} sandbox customers with one meter event each`);
+    const meter = await stripe.billing.meters.create({ display_name: 'bench reads', event_name: 'bench_reads', default_aggregation: { formula: 'sum' } });
+    const ids: string[] = new Array<string>(n);
+    await pool(32, n, async (i) => {
+      ids[i] = (await stripe.customers.create({ name: `reader ${i}` })).id;
+    });
+    const ts = Math.floor(Date.now() / 1000) - 120;
+    await pool(16, n, async (i) => {
+      await stripe.billing.meterEvents.create({ event_name: meter.event_name, identifier: `read_${i}`, timestamp: ts, payload: { stripe_customer_id: ids[i]!, value: '3' } });
+    });
+    // The parameters readStripe sends for the current period of a UTC tenant.
+    const { start, end } = periodBounds(utcPeriod(0), 'UTC');
+    const nowMinute = Math.ceil(Date.now() / 60_000) * 60;
+    const paramsFor = (customer: string) => ({
+      customer,
+      start_time: Math.floor(start.getTime() / 60_000) * 60,
+      end_time: Math.min(Math.ceil(end.getTime() / 60_000) * 60, nowMinute + 60),
+    });
+    const read = async (i: number) => {
+      let sum = 0;
+      for await (const s of stripe.billing.meters.listEventSummaries(meter.id, paramsFor(ids[i]!))) sum += s.aggregated_value;
+      return sum;
+    };
+    let wrong = 0;
+    await pool(16, Math.min(100, n), async (i) => {
+      await read(i);
+    }); // warm-up: sockets, JIT
+    let t0 = performance.now();
+    await pool(16, n, async (i) => {
+      if ((await read(i)) !== 3) wrong++;
+    });
+    const rawMs = performance.now() - t0;
+    // As Reconciler.readStripe runs them: every item at once through the limiter (sandbox default: 200/s, 16 in flight).
+    const limiter = new StripeLimiter(200, 16);
+    t0 = performance.now();
+    await Promise.all(
+      ids.map((id, i) =>
+        limiter.run(`${meter.id}\u0000${id}`, async () => {
+          if ((await read(i)) !== 3) wrong++;
+        }),
+      ),
+    );
+    const limitedMs = performance.now() - t0;
+    check('D: every summary read returns the customer total', wrong === 0, `${wrong} wrong`);
+    const rawPerSec = (n / rawMs) * 1000;
+    const limitedPerSec = (n / limitedMs) * 1000;
+    section(`Part D: Stripe reads measured apart (${fmt(n)} event summary reads against the in-process sandbox)`);
+    line('Raw: real stripe client, 16 concurrent, no limiter', `${ms(rawMs)} = ${fmt(rawPerSec)} reads/s`);
+    line(
+      'Through StripeLimiter(200/s, 16), as readStripe',
+      `${ms(limitedMs)} = ${fmt(limitedPerSec)} reads/s (${x(ratio(limitedPerSec, rawPerSec))} raw); ${fmt(mappedItems)} mapped items would take ` +
+        `${fmt(mappedItems / limitedPerSec, 0)} s at this rate (${fmt(mappedItems / rawPerSec, 0)} s raw)`,
+    );
+    return { reads: n, rawMs, rawPerSec, limitedMs, limitedPerSec, limiter: { ratePerSecond: 200, maxInFlight: 16 }, extrapolatedSeconds: { items: mappedItems, limited: mappedItems / limitedPerSec, raw: mappedItems / rawPerSec } };
+  } finally {
+    await sandbox.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+async function main() {
+  const startedAt = new Date().toISOString();
+  const t0 = performance.now();
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'stripemeter-bench-replay-'));
+  const loadBefore = os.loadavg();
+  let storage: Storage | undefined;
+  let replay: Replay | undefined;
+  try {
+    storage = await openStorage(loadConfig({ STRIPEMETER_DATA_DIR: tmp, STRIPE_SANDBOX_PORT: '0' }));
+    await migrate(storage.jobs, {});
+    await insertRows(storage.jobs, 'tenants', ['bench', 'bench24', 'recon'].map((id) => ({ id, timezone: 'UTC' })));
+    replay = replayRunner(storage);
+    const a = await partA(storage, replay);
+    const b = skipB ? undefined : await partB(storage, replay);
+    const c = reconCustomers > 0 ? await partC(storage) : undefined;
+    const d = stripeReads > 0 ? await partD(c?.seed.mappedItems ?? 98_000) : undefined;
+    const peakRss = process.resourceUsage().maxRSS * 1024;
+    const totalSeconds = (performance.now() - t0) / 1000;
+
+    section('Process');
+    line('Peak RSS (node + embedded ClickHouse)', `${fmt(peakRss / 1024 / 1024)} MiB`);
+    line('Load average (1 min) at start / end', `${fmt(loadBefore[0]!, 2)} / ${fmt(os.loadavg()[0]!, 2)} on ${os.cpus().length} CPUs (shared machine: other benchmarks may run)`);
+    const ok = Object.values(checks).every(Boolean);
+    line('Correctness checks', ok ? `all ${Object.keys(checks).length} passed` : `FAILED: ${Object.entries(checks).filter(([, v]) => !v).map(([k]) => k).join('; ')}`);
+    line('Total runtime', `${fmt(totalSeconds, 0)} s`);
+
+    section('Targets');
+    const targetLines: Array<[string, number, number]> = [[`A dry-run of the 24 h window (<= ${targets.replayWindowMs} ms)`, a.dryRun.medianMs, targets.replayWindowMs], [`A apply of the 24 h window (<= ${targets.replayWindowMs} ms)`, a.apply.ms, targets.replayWindowMs]];
+    if (b) targetLines.push([`B dry-run over 24 h of ${fmt(totalEvents)} events (<= ${targets.replay24hMs} ms)`, b.dryRun.medianMs, targets.replay24hMs]);
+    if (c) targetLines.push([`C reconciliation SQL over ${fmt(c.compare.rows)} items (<= ${targets.reconMs} ms)`, c.compare.medianMs, targets.reconMs]);
+    for (const [k, v, t] of targetLines) line(k, `${ms(v)} ${verdict(v, t)}`);
+
+    const width = Math.max(...lines.map(([k]) => k.length));
+    console.log('\nstripemeter replay / reconciliation benchmark');
+    console.log('-'.repeat(width + 80));
+    for (const [k, v] of lines) console.log(v === '' ? `\n${k}` : `${k.padEnd(width)}  ${v}`);
+    console.log('-'.repeat(width + 80));
+
+    const result = {
+      startedAt,
+      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? '', memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, loadAvgStart: loadBefore, loadAvgEnd: os.loadavg() },
+      settings: { totalEvents, customers, lateEvents, applyRounds, runs, reconCustomers, stripeReads, chunkMs, targets },
+      replayWindow: a,
+      replay24h: b,
+      reconciliation: c,
+      stripeReads: d,
+      peakRssBytes: peakRss,
+      checks,
+      totalSeconds,
+    };
+    const outDir = path.join(root, 'bench', 'results');
+    mkdirSync(outDir, { recursive: true });
+    const file = path.join(outDir, `replay-${startedAt.replace(/[:.]/g, '-')}.json`);
+    writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+    console.log(`results: ${path.relative(root, file)}`);
+    if (!ok) process.exitCode = 1;
+  } finally {
+    await replay?.writer.close();
+    await storage?.close();
+    if (keep) log(`data kept in ${tmp}`);
+    else rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
