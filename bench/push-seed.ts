@@ -129,12 +129,14 @@ export async function seedDiffTenant(
       delta: microsToDecimal(micros),
       reason: 'correction',
       status,
+      // An adjustment counts once approved: approved_by set (see migrations/0006_create_adjustments.sql).
+      approved_by: status === 'approved' ? 'ops' : '',
     };
     if (status === 'approved') {
       approved++;
       const key = `${c}|${period}`;
       local.set(key, local.get(key)! + micros);
-      if (i % 5 === 0) adjOld.push({ ...row, status: 'pending', version: nextVersion() });
+      if (i % 5 === 0) adjOld.push({ ...row, status: 'pending', approved_by: '', version: nextVersion() });
     }
     adjNow.push({ ...row, version: nextVersion() });
   }
@@ -223,7 +225,7 @@ export async function cloneTenant(client: ClickHouseClient, from: string, to: st
       query_params: { from, to },
     });
   }
-  const adjCols = 'metric, customer_ref, period, delta, reason, note, status, reverts_id, created_by, created_at, updated_by, updated_at, version';
+  const adjCols = 'metric, customer_ref, period, delta, reason, note, status, reverts_id, created_by, created_at, approved_by, approved_at, updated_by, updated_at, version';
   await client.command({
     query: `INSERT INTO adjustments (id, tenant_id, ${adjCols}) SELECT concat({to:String}, '_', id), {to:String}, ${adjCols} FROM adjustments WHERE tenant_id = {from:String}`,
     query_params: { from, to },

@@ -54,21 +54,27 @@ WITH
     FULL OUTER JOIN counted AS c
       ON s.metric = c.metric AND s.customer_ref = c.customer_ref AND s.cell_hour = c.cell_hour AND s.cell_period = c.cell_period
   )
+-- One row per (metric, customer, period), with the cells whose counters differ from the events as corrections
+-- [hour, quantity delta, events delta]: a dry-run reports the items, an apply writes the corrections.
 SELECT
   cell_metric AS metric,
   cell_customer AS customerRef,
-  formatDateTime(cell_start, '%Y-%m-%dT%H:%i:%SZ', 'UTC') AS hour,
   cell_in_period AS period,
-  toString(before_quantity) AS beforeQuantity,
-  before_events AS beforeEvents,
-  toString(after_quantity) AS afterQuantity,
-  after_events AS afterEvents,
-  late_events AS lateEvents,
-  toString(late_quantity) AS lateQuantity,
-  r.raw_rows AS eventsScanned,
-  greatest(before_events - (after_events - late_events), 0) AS duplicateEvents
+  toString(sum(before_quantity)) AS beforeQuantity,
+  sum(before_events) AS beforeEvents,
+  toString(sum(after_quantity)) AS afterQuantity,
+  sum(after_events) AS afterEvents,
+  sum(late_events) AS lateEvents,
+  toString(sum(late_quantity)) AS lateQuantity,
+  sum(r.raw_rows) AS eventsScanned,
+  sum(greatest(before_events - (after_events - late_events), 0)) AS duplicateEvents,
+  groupArrayIf(
+    (formatDateTime(cell_start, '%Y-%m-%dT%H:%i:%SZ', 'UTC'), toString(after_quantity - before_quantity), after_events - before_events),
+    after_quantity != before_quantity OR after_events != before_events
+  ) AS corrections
 FROM cells
 LEFT JOIN scanned AS r
   ON r.metric = cell_metric AND r.customer_ref = cell_customer AND r.cell_hour = cell_start AND r.cell_period = cell_in_period
-ORDER BY metric, customerRef, hour, period
+GROUP BY metric, customerRef, period
+ORDER BY metric, customerRef, period
 SETTINGS join_use_nulls = 0

@@ -21,10 +21,10 @@ export type ReplayRequest = {
 };
 
 const int = z.union([z.number(), z.string()]).transform(Number);
-const cell = z.object({
+/** One (metric, customer, period) of a diffed window, with the counter corrections its hours need. */
+const diffItem = z.object({
   metric: z.string(),
   customerRef: z.string(),
-  hour: z.string(),
   period: z.string(),
   beforeQuantity: z.string(),
   beforeEvents: int,
@@ -34,8 +34,9 @@ const cell = z.object({
   lateQuantity: z.string(),
   eventsScanned: int,
   duplicateEvents: int,
+  corrections: z.array(z.tuple([z.string(), z.string(), int])),
 });
-type Cell = z.infer<typeof cell>;
+type DiffItem = z.infer<typeof diffItem>;
 
 export type ReplayItem = {
   metric: string;
@@ -181,17 +182,17 @@ export class ReplayRunner {
   private async execute(run: ReplayRun, window: ReplayWindow): Promise<ReplayRun> {
     const req = run.request;
     try {
-      const cells: Cell[] = [];
+      const diffed: DiffItem[] = [];
       let correctionsWritten = 0;
       if (req.mode === 'dry-run') {
-        cells.push(...(await this.diff(req, window.startMs, window.endMs)));
+        diffed.push(...(await this.diff(req, window.startMs, window.endMs)));
       } else {
         const parts = chunks(window.startMs, window.endMs, this.opts.chunkMs);
         for (const [i, [start, end]] of parts.entries()) {
           const written = await this.writer.exclusive(req.tenantId, async () => {
-            const chunkCells = await this.diff(req, start, end);
-            cells.push(...chunkCells);
-            return this.correct(run.id, req, chunkCells, start, end);
+            const chunkItems = await this.diff(req, start, end);
+            diffed.push(...chunkItems);
+            return this.correct(run.id, req, chunkItems, start, end);
           });
           correctionsWritten += written;
           run.progress = (i + 1) / parts.length;
@@ -199,7 +200,7 @@ export class ReplayRunner {
         }
         if (correctionsWritten > 0) this.metrics.reaggregations.inc({ reason: 'replay' }, correctionsWritten);
       }
-      run.result = await this.summarise(req, cells, correctionsWritten);
+      run.result = await this.summarise(req, diffed, correctionsWritten);
       run.status = 'succeeded';
       run.progress = 1;
     } catch (err) {
@@ -212,32 +213,31 @@ export class ReplayRunner {
     return run;
   }
 
-  private async diff(req: ReplayRequest, startMs: number, endMs: number): Promise<Cell[]> {
+  private async diff(req: ReplayRequest, startMs: number, endMs: number): Promise<DiffItem[]> {
     const rs = await this.client.query({
       query: loadSql('replay/replay_diff'),
       query_params: windowParams(req, startMs, endMs),
       format: 'JSONEachRow',
     });
-    return z.array(cell).parse(await rs.json());
+    return z.array(diffItem).parse(await rs.json());
   }
 
   /** Writes the corrections of one chunk (both counters through one INSERT) and marks its late events counted. */
-  private async correct(replayId: string, req: ReplayRequest, cells: Cell[], startMs: number, endMs: number): Promise<number> {
-    const rows = cells
-      .map((c) => ({ c, dq: toScaled(c.afterQuantity) - toScaled(c.beforeQuantity), dn: c.afterEvents - c.beforeEvents }))
-      .filter(({ dq, dn }) => dq !== 0n || dn !== 0)
-      .map(({ c, dq, dn }) => ({
+  private async correct(replayId: string, req: ReplayRequest, items: DiffItem[], startMs: number, endMs: number): Promise<number> {
+    const rows = items.flatMap((c) =>
+      c.corrections.map(([hour, quantity, events]) => ({
         replay_id: replayId,
         tenant_id: req.tenantId,
         metric: c.metric,
         customer_ref: c.customerRef,
-        hour: c.hour.replace('T', ' ').replace('Z', ''),
+        hour: hour.replace('T', ' ').replace('Z', ''),
         period: c.period,
-        quantity: fromScaled(dq),
-        events: dn,
-      }));
+        quantity,
+        events,
+      })),
+    );
     if (rows.length > 0) await this.client.insert({ table: 'counter_corrections', values: rows, format: 'JSONEachRow' });
-    if (cells.some((c) => c.lateEvents > 0)) {
+    if (items.some((c) => c.lateEvents > 0)) {
       await this.client.command({
         query: loadSql('replay/mark_replayed'),
         query_params: windowParams(req, startMs, endMs),
@@ -246,11 +246,11 @@ export class ReplayRunner {
     return rows.length;
   }
 
-  /** Cells -> items per (metric, customer, period), with period totals before/after and the Stripe effect. */
-  private async summarise(req: ReplayRequest, cells: Cell[], correctionsWritten: number): Promise<ReplayResult> {
+  /** Diffed items (one per chunk they appear in) -> one per (metric, customer, period), with period totals and the Stripe effect. */
+  private async summarise(req: ReplayRequest, diffed: DiffItem[], correctionsWritten: number): Promise<ReplayResult> {
     type Acc = { metric: string; customerRef: string; period: string; dq: bigint; dn: number; scanned: number; late: number; lateQ: bigint; dup: number };
     const byItem = new Map<string, Acc>();
-    for (const c of cells) {
+    for (const c of diffed) {
       const k = `${c.metric}\u0000${c.customerRef}\u0000${c.period}`;
       let a = byItem.get(k);
       if (!a) byItem.set(k, (a = { metric: c.metric, customerRef: c.customerRef, period: c.period, dq: 0n, dn: 0, scanned: 0, late: 0, lateQ: 0n, dup: 0 }));
