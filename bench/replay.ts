@@ -162,10 +162,10 @@ const check = (name: string, ok: boolean, detail = '') => {
 
 // A copy of the cell schema of src/replay/replay.ts (module-private there), to time the parse on its own.
 const int = z.union([z.number(), z.string()]).transform(Number);
+/** A row of sql/replay/replay_diff.sql: one (metric, customer, period) and its corrections. */
 const cell = z.object({
   metric: z.string(),
   customerRef: z.string(),
-  hour: z.string(),
   period: z.string(),
   beforeQuantity: z.string(),
   beforeEvents: int,
@@ -175,6 +175,7 @@ const cell = z.object({
   lateQuantity: z.string(),
   eventsScanned: int,
   duplicateEvents: int,
+  corrections: z.array(z.tuple([z.string(), z.string(), int])),
 });
 
 const baselineScanSql = `SELECT metric, customer_ref, toStartOfHour(ts) AS h, sum(quantity) AS q
@@ -255,17 +256,7 @@ async function diffBreakdown(client: ClickHouseClient, tenantId: string, w: Repl
   const markSql = loadSql('replay/mark_replayed').replace(/INSERT INTO events\s*\n/, '');
   const markSelect = await timeIt(() => nullFormat(client, markSql, params), n);
 
-  // What-if (not what src runs), to size a suggestion:
-  // What the JSON transfer of every cell costs: the same diff aggregated per item in SQL (what a dry-run reports).
-  const perItemSql = `SELECT metric, customerRef, period, count() AS cells,
-      countIf(beforeQuantity != afterQuantity OR beforeEvents != afterEvents) AS changedCells,
-      sum(eventsScanned) AS eventsScanned, sum(lateEvents) AS lateEvents, sum(duplicateEvents) AS duplicateEvents
-    FROM (${sql.replace(/\s*SETTINGS join_use_nulls = 0\s*$/, '')})
-    GROUP BY metric, customerRef, period
-    SETTINGS join_use_nulls = 0`;
-  const perItem = await timeIt(async () => (await jsonRows(client, perItemSql, params)).length, n);
-  const whatIf = { perItem };
-  return { engine, engineNoFinal, baselineEngine, ctes, json, zod, localTotals, markReplayedSelect: markSelect, cells: json.rows, whatIf };
+  return { engine, engineNoFinal, baselineEngine, ctes, json, zod, localTotals, markReplayedSelect: markSelect, cells: json.rows };
 }
 
 function printBreakdown(b: Awaited<ReturnType<typeof diffBreakdown>>) {
@@ -275,13 +266,8 @@ function printBreakdown(b: Awaited<ReturnType<typeof diffBreakdown>>) {
       `without FINAL ${ms(b.engineNoFinal.medianMs)}`,
   );
   line('  per CTE (engine only, incl. what it reads)', Object.entries(b.ctes).map(([k, t]) => `${k} ${ms(t.medianMs)}`).join(', '));
-  line('  diff JSON fetch / zod parse', `${ms(b.json.medianMs)} (${fmt(b.cells)} cells) / ${ms(b.zod.medianMs)}`);
+  line('  diff JSON fetch / zod parse', `${ms(b.json.medianMs)} (${fmt(b.cells)} items) / ${ms(b.zod.medianMs)}`);
   line('  local_totals / mark_replayed SELECT (FINAL)', `${ms(b.localTotals.medianMs)} / ${ms(b.markReplayedSelect.medianMs)}`);
-  const w = b.whatIf;
-  line(
-    '  what-if: diff aggregated per item in SQL, JSON',
-    `${ms(w.perItem.medianMs)} for ${fmt(w.perItem.rows)} items (per-cell JSON fetch ${ms(b.json.medianMs)})`,
-  );
 }
 
 /** Counters agree with the stored events (FINAL, flag != 1), in the window (hourly) and over the tenant (period). */

@@ -166,12 +166,15 @@ export class ReplayRunner {
       startedAt: new Date().toISOString(),
       finishedAt: null,
     };
-    if (req.mode === 'apply') this.applying.set(req.tenantId, run.id);
-    try {
-      await this.save(run);
-    } catch (err) {
-      if (req.mode === 'apply') this.applying.delete(req.tenantId);
-      throw err;
+    // An apply is on record while it runs (GET /v1/replay/:id, the 409 naming it); a dry-run, one read, when it ends.
+    if (req.mode === 'apply') {
+      this.applying.set(req.tenantId, run.id);
+      try {
+        await this.save(run);
+      } catch (err) {
+        this.applying.delete(req.tenantId);
+        throw err;
+      }
     }
     const done = this.execute(run, window).finally(() => {
       if (req.mode === 'apply') this.applying.delete(req.tenantId);
