@@ -246,7 +246,7 @@ async function diffBreakdown(client: ClickHouseClient, tenantId: string, w: Repl
   const engineNoFinal = await timeIt(() => nullFormat(client, noFinal, params), n);
   const baselineEngine = await timeIt(() => nullFormat(client, baselineScanSql, params), n);
   const ctes: Record<string, Timing> = {};
-  for (const name of ['stored', 'scanned', 'counted', 'cells']) ctes[name] = await timeIt(() => nullFormat(client, cteOnly(sql, name), params), n);
+  for (const name of ['stored', 'counted', 'cells']) ctes[name] = await timeIt(() => nullFormat(client, cteOnly(sql, name), params), n);
   ctes['stored without FINAL'] = await timeIt(() => nullFormat(client, cteOnly(noFinal, 'stored'), params), n);
   let parsed: unknown[] = [];
   const json = await timeIt(async () => (parsed = await jsonRows(client, sql, params)).length, n);

@@ -1,8 +1,8 @@
 -- Replay diff for one tenant and an hour-aligned window: per (metric, customer, hour, period) cell, what the hourly
 -- counters hold now (before) against what the stored events say (after: events FINAL, one row per idempotency key,
--- events flagged beyond the lateness window included). Also per cell: raw rows scanned, late events not yet counted,
--- and duplicates: events the counters hold beyond those stored (a row counted twice). Measured against the
--- counters, not raw rows, because merges collapse duplicate rows at any time while the counters keep them.
+-- events flagged beyond the lateness window included). Also per cell: events scanned (stored events, one per key),
+-- late events not yet counted, and duplicates: events the counters hold beyond those stored (a row counted twice),
+-- measured against the counters, not raw rows, because merges collapse duplicate rows at any time.
 WITH
   stored AS (
     SELECT
@@ -16,17 +16,6 @@ WITH
     -- the rest of the month's partition. beyond_window must stay out of PREWHERE: it differs between versions.
     PREWHERE ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}
     WHERE tenant_id = {tenantId:String}
-      AND metric IN {metrics:Array(String)}
-      AND (empty({customerRefs:Array(String)}) OR has({customerRefs:Array(String)}, customer_ref))
-    GROUP BY metric, customer_ref, cell_hour, cell_period
-  ),
-  scanned AS (
-    SELECT
-      metric, customer_ref, toStartOfHour(ts) AS cell_hour, period AS cell_period,
-      toInt64(count()) AS raw_rows
-    FROM events
-    WHERE tenant_id = {tenantId:String}
-      AND ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}
       AND metric IN {metrics:Array(String)}
       AND (empty({customerRefs:Array(String)}) OR has({customerRefs:Array(String)}, customer_ref))
     GROUP BY metric, customer_ref, cell_hour, cell_period
@@ -66,15 +55,13 @@ SELECT
   sum(after_events) AS afterEvents,
   sum(late_events) AS lateEvents,
   toString(sum(late_quantity)) AS lateQuantity,
-  sum(r.raw_rows) AS eventsScanned,
+  sum(after_events) AS eventsScanned,
   sum(greatest(before_events - (after_events - late_events), 0)) AS duplicateEvents,
   groupArrayIf(
     (formatDateTime(cell_start, '%Y-%m-%dT%H:%i:%SZ', 'UTC'), toString(after_quantity - before_quantity), after_events - before_events),
     after_quantity != before_quantity OR after_events != before_events
   ) AS corrections
 FROM cells
-LEFT JOIN scanned AS r
-  ON r.metric = cell_metric AND r.customer_ref = cell_customer AND r.cell_hour = cell_start AND r.cell_period = cell_in_period
 GROUP BY metric, customerRef, period
 ORDER BY metric, customerRef, period
 SETTINGS join_use_nulls = 0
