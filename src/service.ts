@@ -1,4 +1,5 @@
 import http from 'node:http';
+import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { resolveAdminKey } from './auth/admin-key.js';
 import { ApiKeyStore } from './auth/keys.js';
@@ -7,7 +8,7 @@ import { createApp } from './http/app.js';
 import type { Deps } from './http/deps.js';
 import { IngestWriter } from './ingest/writer.js';
 import { createLogger, type Logger } from './log.js';
-import { migrationsCheck, registerReadinessMetrics, storageCheck } from './ops/health.js';
+import { migrationsCheck, registerReadinessMetrics, storageCheck, workersCheck } from './ops/health.js';
 import { createMetrics } from './ops/metrics.js';
 import { PeriodicJob } from './ops/schedule.js';
 import { openStorage } from './storage/client.js';
@@ -77,6 +78,14 @@ export async function startService(
       log.child({ component: 'push' }),
       { maxAttemptsPerCycle: 5, settleAfterMs: config.push.settleAfterMs, failedRetryBaseMs: config.push.failedRetryMs, backoffBaseMs: 200 },
     );
+    const worker = `${os.hostname()}:${process.pid}`;
+    const heartbeat = (job: string) => async (ok: boolean) => {
+      await storage.jobs.insert({
+        table: 'worker_heartbeats',
+        values: [{ job, worker, last_run_at: new Date().toISOString().replace('T', ' ').replace('Z', ''), ok: ok ? 1 : 0 }],
+        format: 'JSONEachRow',
+      });
+    };
     let authError: string | null = null;
     // Scheduled: every tenant, one at a time; POST /v1/push/run: one tenant.
     const pushJob = new PeriodicJob<CycleResult[]>(
@@ -90,6 +99,7 @@ export async function startService(
         return results;
       },
       log,
+      options.workers ? heartbeat('push') : undefined,
     );
 
     const writer = new IngestWriter(
@@ -116,6 +126,7 @@ export async function startService(
         return runs;
       },
       log,
+      options.workers ? heartbeat('reconciliation') : undefined,
     );
     const deps: Deps = {
       config,
@@ -134,6 +145,10 @@ export async function startService(
       checks: [
         storageCheck(storage.api),
         migrationsCheck(storage.api),
+        workersCheck(storage.api, [
+          { name: 'push', intervalMs: config.push.intervalMs },
+          { name: 'reconciliation', intervalMs: config.recon.intervalMs },
+        ]),
         stripeCheck(stripe, options.workers ? { engine, authError: () => authError } : undefined, storage.api, config.push.lagThresholdMs),
       ],
     };

@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Gauge, type Registry } from 'prom-client';
 import { migrationStatus } from '../storage/migrations.js';
+import { loadSql } from '../storage/sql.js';
 
 export type CheckResult = { status: 'pass' | 'warn' | 'fail'; detail?: string; ms?: number };
 export type Readiness = { status: 'healthy' | 'degraded' | 'unhealthy'; checks: Record<string, CheckResult> };
@@ -40,6 +41,34 @@ export function migrationsCheck(client: ClickHouseClient): Check {
         };
       }
       return { status: 'pass', detail: `${s.applied} applied` };
+    },
+  };
+}
+
+/**
+ * Whether background jobs run somewhere: the latest run of each job, over every workers process, must be younger
+ * than three intervals (at least a minute). A process gets a grace period after start before it warns.
+ */
+export function workersCheck(client: ClickHouseClient, jobs: Array<{ name: string; intervalMs: number }>, startedAt = Date.now()): Check {
+  return {
+    name: 'workers',
+    critical: false,
+    async run() {
+      const rs = await client.query({ query: loadSql('ops/latest_heartbeats'), format: 'JSONEachRow' });
+      const beats = new Map((await rs.json<{ job: string; ageMs: string | number; ok: number }>()).map((b) => [b.job, b]));
+      const problems: string[] = [];
+      for (const job of jobs) {
+        const limitMs = Math.max(3 * job.intervalMs, 60_000);
+        const beat = beats.get(job.name);
+        if (!beat) {
+          if (Date.now() - startedAt > limitMs) problems.push(`no ${job.name} run recorded: is a workers process running?`);
+        } else if (Number(beat.ageMs) > limitMs) {
+          problems.push(`last ${job.name} run ${Math.round(Number(beat.ageMs) / 1000)} s ago`);
+        } else if (!beat.ok) {
+          problems.push(`last ${job.name} run failed`);
+        }
+      }
+      return problems.length ? { status: 'warn', detail: problems.join('; ') } : { status: 'pass', detail: jobs.map((j) => j.name).join(', ') };
     },
   };
 }

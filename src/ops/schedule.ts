@@ -29,6 +29,8 @@ export class PeriodicJob<T> {
     private readonly intervalMs: number,
     private readonly run: (arg: string | null) => Promise<T>,
     private readonly log: Logger,
+    /** Told after every run (the workers' heartbeat); its failure is logged, never the job's. */
+    private readonly onRun?: (ok: boolean) => Promise<void>,
   ) {}
 
   start(): void {
@@ -42,10 +44,14 @@ export class PeriodicJob<T> {
 
   runNow(arg: string | null): Promise<T> {
     return this.runExclusive(async () => {
+      let ok = false;
       try {
-        return await this.run(arg);
+        const result = await this.run(arg);
+        ok = true;
+        return result;
       } finally {
         this.lastRunAt = Date.now();
+        await this.onRun?.(ok).catch((err) => this.log.warn({ err, job: this.name }, 'could not record the heartbeat'));
       }
     });
   }
