@@ -5,38 +5,9 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { nextVersion } from '../src/storage/version.js';
-
-/** Small seeded PRNG (mulberry32), so every run seeds the same data. */
-export function prng(seed: number): () => number {
-  let s = seed | 0;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Integer micros -> the exact decimal string ClickHouse parses into Decimal(38, 6). */
-export function microsToDecimal(m: number): string {
-  const sign = m < 0 ? '-' : '';
-  const a = Math.abs(m);
-  return `${sign}${Math.floor(a / 1e6)}.${String(a % 1e6).padStart(6, '0')}`;
-}
-
-/** 'YYYY-MM' of the current UTC month (offset 0) or an earlier one (offset -1: previous month). */
-export function utcPeriod(offsetMonths = 0, now = new Date()): string {
-  const d = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + offsetMonths, 1));
-  return `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
-}
+import { insertRows, microsToDecimal, prng, utcPeriod } from './lib/seed.js';
 
 export const chTime = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
-
-export async function insertRows(client: ClickHouseClient, table: string, rows: object[], blockRows = 50_000): Promise<void> {
-  for (let i = 0; i < rows.length; i += blockRows) {
-    await client.insert({ table, values: rows.slice(i, i + blockRows), format: 'JSONEachRow' });
-  }
-}
 
 export type DiffSeed = {
   tenantId: string;

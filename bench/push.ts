@@ -41,20 +41,20 @@ import { PushEngine, type CycleResult, type PushOptions } from '../src/stripe/pu
 import { sandboxKey } from '../src/stripe/runtime.js';
 import { startStripeSandbox, type StripeSandbox } from '../src/stripe/sandbox/server.js';
 import { NoWriteLedger, summarize, TimedLedger, type CallStats } from './push-ledgers.js';
-import { cloneTenant, insertRows, microsToDecimal, prng, seedDiffTenant, utcPeriod, type DiffSeed } from './push-seed.js';
+import { cloneTenant, seedDiffTenant, type DiffSeed } from './push-seed.js';
+import { insertRows, microsToDecimal, prng, utcPeriod } from './lib/seed.js';
+
+import { env, log, fmt, ms, ratio, x, median, section, line, check, checksLine, checkResults, allChecksPassed, printReport, pool, jsonRows, timeIt as timeRuns, settleMerges as settleAll, type Timing } from './lib/report.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const env = (name: string, fallback: number) => {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number`);
-  return n;
-};
 
 const diffCustomers = env('BENCH_DIFF_CUSTOMERS', 50_000);
 const diffAdjustments = env('BENCH_DIFF_ADJUSTMENTS', 4000);
 const runs = Math.max(1, env('BENCH_RUNS', 5));
+
+/** Median of BENCH_RUNS timed calls after a warm-up (the row count must not change between calls). */
+const timeIt = (fn: () => Promise<number>, n = runs) => timeRuns(fn, n, true);
+const settleMerges = (client: ClickHouseClient) => settleAll(client, 30_000);
 const pushN = env('BENCH_PUSH_N', 3000);
 const ceilings = (process.env.BENCH_PUSH_CEILINGS || '100,1000').split(',').map(Number);
 const diagnostics = env('BENCH_PUSH_DIAG', 1) !== 0;
@@ -64,71 +64,15 @@ const diffTargetMs = 1000;
 const maxInFlight = 16;
 const pushOptions: PushOptions = { maxAttemptsPerCycle: 5, settleAfterMs: 23 * 3600e3, failedRetryBaseMs: 60_000, backoffBaseMs: 200 };
 
-const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const ms = (n: number) => (n >= 100 ? `${fmt(n, 0)} ms` : `${fmt(n, 1)} ms`);
-const ratio = (a: number, b: number) => (b > 0 ? a / b : NaN);
-const x = (r: number) => `${fmt(r, 2)}x`;
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
-type Timing = { medianMs: number; minMs: number; maxMs: number; samplesMs: number[]; warmupMs: number; rows: number };
 
 /** One warm-up run, then `n` timed runs; the median is the figure. `fn` returns the row count. */
-async function timeIt(fn: () => Promise<number>, n = runs): Promise<Timing> {
-  let t0 = performance.now();
-  const rows = await fn();
-  const warmupMs = performance.now() - t0;
-  const samplesMs: number[] = [];
-  for (let i = 0; i < n; i++) {
-    t0 = performance.now();
-    const n = await fn();
-    samplesMs.push(performance.now() - t0);
-    if (n !== rows) throw new Error(`row count changed between runs: ${rows} then ${n}`);
-  }
-  return { medianMs: median(samplesMs), minMs: Math.min(...samplesMs), maxMs: Math.max(...samplesMs), samplesMs, warmupMs, rows };
-}
 
-async function jsonRows(client: ClickHouseClient, query: string, params: Record<string, unknown> = {}): Promise<unknown[]> {
-  const rs = await client.query({ query, query_params: params, format: 'JSONEachRow' });
-  return rs.json();
-}
 
 /** Runs `fn(i)` for i in [0, n) with `concurrency` callers. */
-async function pool(concurrency: number, n: number, fn: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, n) }, async () => {
-      for (let i = next++; i < n; i = next++) await fn(i);
-    }),
-  );
-}
 
 /** Waits until the engine's background merges (started by the bulk inserts) are done, so timings see a settled table. */
-async function settleMerges(client: ClickHouseClient, maxMs = 30_000): Promise<number> {
-  const t0 = performance.now();
-  while (performance.now() - t0 < maxMs) {
-    const [r] = (await jsonRows(client, 'SELECT toUInt32(count()) AS n FROM system.merges')) as Array<{ n: number }>;
-    if (Number(r?.n ?? 0) === 0) break;
-    await new Promise((res) => setTimeout(res, 200));
-  }
-  return performance.now() - t0;
-}
 
-const lines: Array<[string, string]> = [];
-const section = (title: string) => lines.push([`== ${title}`, '']);
-const line = (k: string, v: string) => {
-  lines.push([k, v]);
-  log(`${k}: ${v}`);
-};
-const checks: Record<string, boolean> = {};
-const check = (name: string, ok: boolean, detail = '') => {
-  checks[name] = ok;
-  if (!ok) log(`CHECK FAILED: ${name} ${detail}`);
-};
 
 // ---------------------------------------------------------------------------------------------------------------
 // Part 1: the diff SQL
@@ -608,15 +552,10 @@ async function main() {
     section('Process');
     line('Peak RSS (node + embedded ClickHouse)', `${fmt(peakRss / 1024 / 1024)} MiB`);
     line('Load average (1 min) at start / end', `${fmt(loadBefore[0]!, 2)} / ${fmt(os.loadavg()[0]!, 2)} on ${os.cpus().length} CPUs`);
-    const ok = Object.values(checks).every(Boolean);
-    line('Correctness checks', ok ? `all ${Object.keys(checks).length} passed` : `FAILED: ${Object.entries(checks).filter(([, v]) => !v).map(([k]) => k).join('; ')}`);
+    line('Correctness checks', checksLine());
     line('Total runtime', `${fmt(totalSeconds, 0)} s`);
 
-    const width = Math.max(...lines.map(([k]) => k.length));
-    console.log('\nstripemeter push benchmark');
-    console.log('-'.repeat(width + 80));
-    for (const [k, v] of lines) console.log(v === '' ? `\n${k}` : `${k.padEnd(width)}  ${v}`);
-    console.log('-'.repeat(width + 80));
+    printReport('stripemeter push benchmark');
 
     const result = {
       startedAt,
@@ -625,7 +564,7 @@ async function main() {
       diff,
       push,
       peakRssBytes: peakRss,
-      checks,
+      checks: checkResults(),
       totalSeconds,
     };
     const outDir = path.join(root, 'bench', 'results');
@@ -633,7 +572,7 @@ async function main() {
     const file = path.join(outDir, `push-${startedAt.replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
     console.log(`results: ${path.relative(root, file)}`);
-    if (!ok) process.exitCode = 1;
+    if (!allChecksPassed()) process.exitCode = 1;
   } finally {
     await storage?.close();
     if (keep) log(`data kept in ${tmp}`);

@@ -10,31 +10,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { EventRow } from '../src/ingest/event.js';
 import { toClickHouseTime } from '../src/ingest/timestamp.js';
 import { nextVersion } from '../src/storage/version.js';
-
-/** Small seeded PRNG (mulberry32), so every run seeds the same data. */
-export function prng(seed: number): () => number {
-  let s = seed | 0;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Integer micros -> the exact decimal string ClickHouse parses into Decimal(38, 6). */
-export function microsToDecimal(m: number): string {
-  const sign = m < 0 ? '-' : '';
-  const a = Math.abs(m);
-  const frac = a % 1e6;
-  return frac === 0 ? `${sign}${Math.floor(a / 1e6)}` : `${sign}${Math.floor(a / 1e6)}.${String(frac).padStart(6, '0')}`;
-}
-
-/** 'YYYY-MM' of the current UTC month (offset 0) or an earlier one (offset -1: previous month). */
-export function utcPeriod(offsetMonths = 0, now = new Date()): string {
-  const d = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + offsetMonths, 1));
-  return `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
-}
+import { insertRows, microsToDecimal, prng, utcPeriod } from './lib/seed.js';
 
 const hex8 = (n: number) => (n >>> 0).toString(16).padStart(8, '0');
 const hex16 = (rnd: () => number) => hex8(rnd() * 4294967296) + hex8(rnd() * 4294967296);
@@ -101,12 +77,6 @@ export async function insertEvents(client: ClickHouseClient, rows: Iterable<Even
   }
   await flush();
   return n;
-}
-
-export async function insertRows(client: ClickHouseClient, table: string, rows: object[], blockRows = 50_000): Promise<void> {
-  for (let i = 0; i < rows.length; i += blockRows) {
-    await client.insert({ table, values: rows.slice(i, i + blockRows), format: 'JSONEachRow' });
-  }
 }
 
 export type ReconStatusCounts = Record<'ok' | 'aligned' | 'drift' | 'unmapped' | 'unpushable', number>;

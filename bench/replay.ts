@@ -45,7 +45,7 @@ import { IngestWriter } from '../src/ingest/writer.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/ops/metrics.js';
 import { Reconciler } from '../src/reconcile/reconcile.js';
-import { ReplayRunner, type ReplayMode, type ReplayRun } from '../src/replay/replay.js';
+import { diffItem, ReplayRunner, type ReplayMode, type ReplayRun } from '../src/replay/replay.js';
 import { resolveWindow, type ReplayWindow } from '../src/replay/window.js';
 import { openStorage, type Storage } from '../src/storage/client.js';
 import { migrate } from '../src/storage/migrations.js';
@@ -56,22 +56,22 @@ import { sandboxKey } from '../src/stripe/runtime.js';
 import { startStripeSandbox } from '../src/stripe/sandbox/server.js';
 import { periodBounds } from '../src/time/period.js';
 import { Probe } from './replay-probe.js';
-import { eventRows, insertEvents, insertRows, seedRecon, utcPeriod } from './replay-seed.js';
+import { eventRows, insertEvents, seedRecon } from './replay-seed.js';
+import { insertRows, utcPeriod } from './lib/seed.js';
+
+import { env, log, fmt, ms, ratio, x, median, section, line, check, checksLine, checkResults, allChecksPassed, printReport, pool, jsonRows, timeIt as timeRuns, settleMerges as settleAll, type Timing, nullFormat } from './lib/report.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const env = (name: string, fallback: number) => {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number`);
-  return n;
-};
 
 const totalEvents = env('BENCH_EVENTS', 1_000_000);
 const customers = env('BENCH_CUSTOMERS', 5000);
 const lateEvents = env('BENCH_LATE', 10_000);
 const applyRounds = Math.max(1, env('BENCH_APPLY_ROUNDS', 3));
 const runs = Math.max(1, env('BENCH_RUNS', 5));
+
+/** Median of BENCH_RUNS timed calls after a warm-up. */
+const timeIt = (fn: () => Promise<number>, n = runs) => timeRuns(fn, n);
+const settleMerges = (client: ClickHouseClient) => settleAll(client, 60_000);
 const reconCustomers = env('BENCH_RECON_CUSTOMERS', 50_000);
 const stripeReads = env('BENCH_STRIPE_READS', 1000);
 const skipB = process.env.BENCH_SKIP_B === '1';
@@ -82,54 +82,14 @@ const metric = 'calls';
 const dayMs = 86_400_000;
 const hourMs = 3600_000;
 
-const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const ms = (n: number) => (n >= 100 ? `${fmt(n, 0)} ms` : `${fmt(n, 1)} ms`);
-const ratio = (a: number, b: number) => (b > 0 ? a / b : NaN);
-const x = (r: number) => `${fmt(r, 2)}x`;
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const verdict = (v: number, target: number) => (v <= target ? 'PASS' : 'FAIL');
 
-type Timing = { medianMs: number; minMs: number; maxMs: number; samplesMs: number[]; warmupMs: number; rows: number };
 
 /** One warm-up run, then `n` timed runs; the median is the figure. `fn` returns a row count. */
-async function timeIt(fn: () => Promise<number>, n = runs): Promise<Timing> {
-  let t0 = performance.now();
-  const rows = await fn();
-  const warmupMs = performance.now() - t0;
-  const samplesMs: number[] = [];
-  for (let i = 0; i < n; i++) {
-    t0 = performance.now();
-    await fn();
-    samplesMs.push(performance.now() - t0);
-  }
-  return { medianMs: median(samplesMs), minMs: Math.min(...samplesMs), maxMs: Math.max(...samplesMs), samplesMs, warmupMs, rows };
-}
 
-async function jsonRows<T = unknown>(client: ClickHouseClient, query: string, params: Record<string, unknown> = {}): Promise<T[]> {
-  const rs = await client.query({ query, query_params: params, format: 'JSONEachRow' });
-  return rs.json<T>();
-}
 
-async function nullFormat(client: ClickHouseClient, query: string, params: Record<string, unknown>): Promise<number> {
-  await client.command({ query: `${query}\nFORMAT Null`, query_params: params });
-  return 0;
-}
 
 /** Waits until the engine's background merges (started by the bulk inserts) are done, so timings see a settled table. */
-async function settleMerges(client: ClickHouseClient, maxMs = 60_000): Promise<number> {
-  const t0 = performance.now();
-  while (performance.now() - t0 < maxMs) {
-    const [r] = await jsonRows<{ n: number }>(client, 'SELECT toUInt32(count()) AS n FROM system.merges');
-    if (Number(r?.n ?? 0) === 0) break;
-    await new Promise((res) => setTimeout(res, 200));
-  }
-  return performance.now() - t0;
-}
 
 async function partCounts(client: ClickHouseClient, tables: string[]): Promise<Record<string, { parts: number; rows: number }>> {
   const rs = await jsonRows<{ table: string; parts: number; rows: string }>(
@@ -148,36 +108,8 @@ function cteOnly(sql: string, cte: string): string {
   return `${sql.slice(0, idx)}\nSELECT * FROM ${cte}\nSETTINGS join_use_nulls = 0`;
 }
 
-const lines: Array<[string, string]> = [];
-const section = (title: string) => lines.push([`== ${title}`, '']);
-const line = (k: string, v: string) => {
-  lines.push([k, v]);
-  log(`${k}: ${v}`);
-};
-const checks: Record<string, boolean> = {};
-const check = (name: string, ok: boolean, detail = '') => {
-  checks[name] = ok;
-  if (!ok) log(`CHECK FAILED: ${name} ${detail}`);
-};
 
 // A copy of the cell schema of src/replay/replay.ts (module-private there), to time the parse on its own.
-const int = z.union([z.number(), z.string()]).transform(Number);
-/** A row of sql/replay/replay_diff.sql: one (metric, customer, period) and its corrections. */
-const cell = z.object({
-  metric: z.string(),
-  customerRef: z.string(),
-  period: z.string(),
-  beforeQuantity: z.string(),
-  beforeEvents: int,
-  afterQuantity: z.string(),
-  afterEvents: int,
-  lateEvents: int,
-  lateQuantity: z.string(),
-  eventsScanned: int,
-  duplicateEvents: int,
-  corrections: z.array(z.tuple([z.string(), z.string(), int])),
-});
-
 const baselineScanSql = `SELECT metric, customer_ref, toStartOfHour(ts) AS h, sum(quantity) AS q
 FROM events
 WHERE tenant_id = {tenantId:String} AND ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}
@@ -250,8 +182,8 @@ async function diffBreakdown(client: ClickHouseClient, tenantId: string, w: Repl
   ctes['stored without FINAL'] = await timeIt(() => nullFormat(client, cteOnly(noFinal, 'stored'), params), n);
   let parsed: unknown[] = [];
   const json = await timeIt(async () => (parsed = await jsonRows(client, sql, params)).length, n);
-  const zod = await timeIt(async () => z.array(cell).parse(parsed).length, n);
-  const periods = [...new Set(z.array(cell).parse(parsed).map((c) => c.period))];
+  const zod = await timeIt(async () => z.array(diffItem).parse(parsed).length, n);
+  const periods = [...new Set(z.array(diffItem).parse(parsed).map((c) => c.period))];
   const localTotals = await timeIt(async () => (await jsonRows(client, loadSql('replay/local_totals'), { tenantId, metrics: [metric], periods })).length, n);
   const markSql = loadSql('replay/mark_replayed').replace(/INSERT INTO events\s*\n/, '');
   const markSelect = await timeIt(() => nullFormat(client, markSql, params), n);
@@ -601,14 +533,6 @@ async function partC(storage: Storage) {
 // ---------------------------------------------------------------------------------------------------------------
 // Stripe reads (part D)
 
-async function pool(concurrency: number, n: number, fn: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, n) }, async () => {
-      for (let i = next++; i < n; i = next++) await fn(i);
-    }),
-  );
-}
 
 async function partD(mappedItems: number) {
   const sandbox = await startStripeSandbox({ port: 0 });
@@ -698,8 +622,7 @@ async function main() {
     section('Process');
     line('Peak RSS (node + embedded ClickHouse)', `${fmt(peakRss / 1024 / 1024)} MiB`);
     line('Load average (1 min) at start / end', `${fmt(loadBefore[0]!, 2)} / ${fmt(os.loadavg()[0]!, 2)} on ${os.cpus().length} CPUs (shared machine: other benchmarks may run)`);
-    const ok = Object.values(checks).every(Boolean);
-    line('Correctness checks', ok ? `all ${Object.keys(checks).length} passed` : `FAILED: ${Object.entries(checks).filter(([, v]) => !v).map(([k]) => k).join('; ')}`);
+    line('Correctness checks', checksLine());
     line('Total runtime', `${fmt(totalSeconds, 0)} s`);
 
     section('Targets');
@@ -708,11 +631,7 @@ async function main() {
     if (c) targetLines.push([`C reconciliation SQL over ${fmt(c.compare.rows)} items (<= ${targets.reconMs} ms)`, c.compare.medianMs, targets.reconMs]);
     for (const [k, v, t] of targetLines) line(k, `${ms(v)} ${verdict(v, t)}`);
 
-    const width = Math.max(...lines.map(([k]) => k.length));
-    console.log('\nstripemeter replay / reconciliation benchmark');
-    console.log('-'.repeat(width + 80));
-    for (const [k, v] of lines) console.log(v === '' ? `\n${k}` : `${k.padEnd(width)}  ${v}`);
-    console.log('-'.repeat(width + 80));
+    printReport('stripemeter replay / reconciliation benchmark');
 
     const result = {
       startedAt,
@@ -723,7 +642,7 @@ async function main() {
       reconciliation: c,
       stripeReads: d,
       peakRssBytes: peakRss,
-      checks,
+      checks: checkResults(),
       totalSeconds,
     };
     const outDir = path.join(root, 'bench', 'results');
@@ -731,7 +650,7 @@ async function main() {
     const file = path.join(outDir, `replay-${startedAt.replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
     console.log(`results: ${path.relative(root, file)}`);
-    if (!ok) process.exitCode = 1;
+    if (!allChecksPassed()) process.exitCode = 1;
   } finally {
     await replay?.writer.close();
     await storage?.close();

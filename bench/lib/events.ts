@@ -3,6 +3,7 @@
  * (so a later batch can resend an earlier event byte for byte as a true duplicate, and the raw-insert baseline can
  * rebuild exactly the rows the service received) without keeping millions of objects in memory.
  */
+import { prng } from './seed.js';
 
 export type BenchEvent = {
   tenantId: string;
@@ -23,18 +24,6 @@ const crockford = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const regions = ['us-east-1', 'us-west-2', 'eu-west-1', 'ap-southeast-2'];
 const endpoints = ['/v1/search', '/v1/embed', '/v1/complete', '/v1/classify', '/v1/translate'];
 const sources = ['sdk-node/2.3.1', 'sdk-python/1.9.0', 'sdk-go/0.14.2', 'backfill'];
-
-/** mulberry32: small and fast; quality is ample for synthetic data. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A bijection on 32-bit integers (so distinct inputs stay distinct) that looks random. */
 function scramble(x: number): number {
@@ -143,11 +132,4 @@ export function decimalToMicros(text: string): bigint {
   if (!m) throw new Error(`not a decimal: ${text}`);
   const v = BigInt(m[2]!) * 1_000_000n + BigInt((m[3] ?? '').padEnd(6, '0') || '0');
   return m[1] ? -v : v;
-}
-
-export function microsToDecimal(micros: bigint): string {
-  const neg = micros < 0n;
-  const abs = neg ? -micros : micros;
-  const frac = String(abs % 1_000_000n).padStart(6, '0').replace(/0+$/, '');
-  return `${neg ? '-' : ''}${abs / 1_000_000n}${frac ? `.${frac}` : ''}`;
 }

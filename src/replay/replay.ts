@@ -22,7 +22,7 @@ export type ReplayRequest = {
 
 const int = z.union([z.number(), z.string()]).transform(Number);
 /** One (metric, customer, period) of a diffed window, with the counter corrections its hours need. */
-const diffItem = z.object({
+export const diffItem = z.object({
   metric: z.string(),
   customerRef: z.string(),
   period: z.string(),

@@ -1,8 +1,8 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../support/ports.js';
 
 /** The Prometheus binaries (Debian/Ubuntu package `prometheus`); PROMETHEUS_BIN / PROMTOOL_BIN override. */
 export const prometheusBin = process.env.PROMETHEUS_BIN ?? 'prometheus';
@@ -15,17 +15,6 @@ export function requireBinary(bin: string): void {
   } catch {
     throw new Error(`${bin} is not installed: apt-get install prometheus (Prometheus 2.x), or set PROMETHEUS_BIN/PROMTOOL_BIN`);
   }
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export type QueryResult = { status: 'success' | 'error'; error?: string; data?: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> } };

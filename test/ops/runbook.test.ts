@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/storage/paths.js';
 import { spawnService, type ChildService } from '../support/child.js';
+import { freePort } from '../support/ports.js';
 
 // Every `bash` block of ops/RUNBOOK.md runs, in order, against a real `stripemeter start` (the compiled CLI that
 // `npm start` runs) with data that gives each step something to show: usage pushed to the Stripe sandbox, a late
@@ -84,7 +85,7 @@ async function api(method: string, urlPath: string, body?: unknown) {
 
 beforeAll(async () => {
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'stripemeter-runbook-'));
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const port = await freePort();
   child = await spawnService({
     STRIPEMETER_DATA_DIR: path.join(dataDir, 'data'),
     STRIPEMETER_ADMIN_KEY: adminKey,
