@@ -8,7 +8,7 @@
 import { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { EventRow } from '../src/ingest/event.js';
-import { toClickHouseTime } from '../src/ingest/timestamp.js';
+import { toClickHouseTime } from '../src/storage/time.js';
 import { nextVersion } from '../src/storage/version.js';
 import { insertRows, microsToDecimal, prng, utcPeriod } from './lib/seed.js';
 

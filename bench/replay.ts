@@ -40,7 +40,7 @@ import type Stripe from 'stripe';
 import { z } from 'zod';
 import type { AdjustmentDeps } from '../src/adjustments/lifecycle.js';
 import { loadConfig } from '../src/config.js';
-import { toClickHouseTime } from '../src/ingest/timestamp.js';
+import { toClickHouseTime } from '../src/storage/time.js';
 import { IngestWriter } from '../src/ingest/writer.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/ops/metrics.js';

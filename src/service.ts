@@ -24,6 +24,7 @@ import { AdjustmentStore } from './adjustments/store.js';
 import { ReplayRunner } from './replay/replay.js';
 import { Reconciler, type ReconRun } from './reconcile/reconcile.js';
 import { TenantStore } from './tenants/store.js';
+import { toClickHouseTime } from './storage/time.js';
 
 export type RunningService = {
   url: string;
@@ -82,7 +83,7 @@ export async function startService(
     const heartbeat = (job: string) => async (ok: boolean) => {
       await storage.jobs.insert({
         table: 'worker_heartbeats',
-        values: [{ job, worker, last_run_at: new Date().toISOString().replace('T', ' ').replace('Z', ''), ok: ok ? 1 : 0 }],
+        values: [{ job, worker, last_run_at: toClickHouseTime(Date.now()), ok: ok ? 1 : 0 }],
         format: 'JSONEachRow',
       });
     };

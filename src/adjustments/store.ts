@@ -3,6 +3,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { z } from 'zod';
 import { loadSql } from '../storage/sql.js';
 import { nextVersion } from '../storage/version.js';
+import { toClickHouseTime } from '../storage/time.js';
 
 export const adjustmentReasons = ['backfill', 'correction', 'duplicate', 'reconciliation', 'credit', 'manual'] as const;
 export type AdjustmentReason = (typeof adjustmentReasons)[number];
@@ -33,8 +34,6 @@ export type AdjustmentFilter = Partial<Pick<Adjustment, 'id' | 'metric' | 'custo
   tenantId: string | null;
   limit?: number;
 };
-
-const chTime = (iso: string) => iso.replace('T', ' ').replace('Z', '');
 
 /**
  * The adjustments ledger. Usage adjustments (every reason but `reconciliation`) change local totals once approved
@@ -125,11 +124,11 @@ export class AdjustmentStore {
           status: a.status,
           reverts_id: a.revertsId,
           created_by: a.createdBy,
-          created_at: chTime(a.createdAt),
+          created_at: toClickHouseTime(a.createdAt),
           approved_by: a.approvedBy,
-          approved_at: a.approvedAt ? chTime(a.approvedAt) : null,
+          approved_at: a.approvedAt ? toClickHouseTime(a.approvedAt) : null,
           updated_by: a.updatedBy,
-          updated_at: chTime(a.updatedAt),
+          updated_at: toClickHouseTime(a.updatedAt),
           version: nextVersion(),
         },
       ],

@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { loadSql } from '../storage/sql.js';
+import { toClickHouseTime } from '../storage/time.js';
 
 export const scopes = ['ingest', 'read', 'admin', 'sql'] as const;
 export type Scope = (typeof scopes)[number];
@@ -88,7 +89,7 @@ export class ApiKeyStore {
   }
 
   async revoke(record: ApiKeyRecord): Promise<void> {
-    const now = new Date().toISOString().replace('T', ' ').replace('Z', '');
+    const now = toClickHouseTime(Date.now());
     const { revoked_at: _, created_at, ...rest } = record;
     await this.client.insert({
       table: 'api_keys',

@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { z } from 'zod';
 import { loadSql } from '../storage/sql.js';
-import { toClickHouseTime } from '../ingest/timestamp.js';
+import { toClickHouseTime } from '../storage/time.js';
 
 const decimalText = z.string().regex(/^-?\d+(\.\d+)?$/);
 

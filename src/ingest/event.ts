@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { fingerprint } from './identity.js';
 import { parseQuantity } from './quantity.js';
-import { parseTimestamp, toClickHouseTime } from './timestamp.js';
+import { parseTimestamp } from './timestamp.js';
+import { toClickHouseTime } from '../storage/time.js';
 import { periodOf } from '../time/period.js';
 
 export const identifier = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseTimestamp, toClickHouseTime } from './timestamp.js';
+import { parseTimestamp } from './timestamp.js';
+import { toClickHouseTime } from '../storage/time.js';
 
 const iso = (text: string) => {
   const ms = parseTimestamp(text);

@@ -30,8 +30,3 @@ function utc(year: number, monthIndex: number, day: number, h = 0, mi = 0, s = 0
   d.setUTCHours(h, mi, s, ms);
   return d.getTime();
 }
-
-/** `2026-11-25 10:00:00.123`: the text form ClickHouse reads into DateTime64(3, 'UTC'). */
-export function toClickHouseTime(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
-}

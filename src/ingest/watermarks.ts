@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { loadSql } from '../storage/sql.js';
 import type { EventRow } from './event.js';
+import { toClickHouseTime } from '../storage/time.js';
 
 const key = (tenantId: string, metric: string, customerRef: string) => `${tenantId}\u0000${metric}\u0000${customerRef}`;
 const tsMsOf = (row: EventRow) => Date.parse(`${row.ts.replace(' ', 'T')}Z`);
@@ -78,7 +79,7 @@ export class Watermarks {
     if (this.dirty.size === 0 || (!force && Date.now() - this.storedAt < 1000)) return;
     const values = [...this.dirty].map(([id, ms]) => {
       const [tenant_id, metric, customer_ref] = id.split('\u0000');
-      return { tenant_id, metric, customer_ref, watermark: new Date(ms).toISOString().replace('T', ' ').replace('Z', '') };
+      return { tenant_id, metric, customer_ref, watermark: toClickHouseTime(ms) };
     });
     this.dirty.clear();
     this.storedAt = Date.now();

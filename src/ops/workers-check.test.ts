@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestService, type TestService } from '../../test/support/service.js';
+import { toClickHouseTime } from '../storage/time.js';
 import { workersCheck } from './health.js';
 
 // Workers record a heartbeat per job run; readiness (of any process) warns when a job has not run for three intervals.
@@ -11,7 +12,6 @@ afterAll(async () => {
   await svc?.destroy();
 });
 
-const chTime = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
 
 describe('workers heartbeat', () => {
   it('passes while the push job runs, and says which job is missing or late', async () => {
@@ -23,7 +23,7 @@ describe('workers heartbeat', () => {
 
     await svc.deps.storage.api.insert({
       table: 'worker_heartbeats',
-      values: [{ job: 'stale', worker: 'w1', last_run_at: chTime(Date.now() - 300_000), ok: 1 }],
+      values: [{ job: 'stale', worker: 'w1', last_run_at: toClickHouseTime(Date.now() - 300_000), ok: 1 }],
       format: 'JSONEachRow',
     });
     const check = workersCheck(svc.deps.storage.api, [

@@ -10,6 +10,7 @@ import { nextVersion } from '../storage/version.js';
 import { classifyStripeError } from '../stripe/errors.js';
 import type { StripeLimiter } from '../stripe/limiter.js';
 import { periodBounds, periodOf } from '../time/period.js';
+import { toClickHouseTime } from '../storage/time.js';
 
 export const reconStatuses = ['ok', 'aligned', 'drift', 'unmapped', 'unpushable'] as const;
 export type ReconStatus = (typeof reconStatuses)[number];
@@ -292,7 +293,7 @@ export class Reconciler {
         metric: metric ?? '',
         periods,
         runId,
-        since: new Date(since).toISOString().replace('T', ' ').replace('Z', ''),
+        since: toClickHouseTime(since),
         epsilon: this.opts.epsilon,
         settleSeconds: Math.round(this.opts.settleMs / 1000),
         unpushablePeriods,
@@ -399,8 +400,8 @@ export class Reconciler {
           items: run.items.length,
           counts: JSON.stringify(run.counts),
           error: run.error ?? '',
-          started_at: run.startedAt.replace('T', ' ').replace('Z', ''),
-          finished_at: run.finishedAt ? run.finishedAt.replace('T', ' ').replace('Z', '') : null,
+          started_at: toClickHouseTime(run.startedAt),
+          finished_at: run.finishedAt ? toClickHouseTime(run.finishedAt) : null,
           version: nextVersion(),
         },
       ],

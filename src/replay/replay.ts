@@ -3,7 +3,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { z } from 'zod';
 import { fromScaled, toScaled } from '../counters/decimal.js';
 import type { IngestWriter } from '../ingest/writer.js';
-import { toClickHouseTime } from '../ingest/timestamp.js';
+import { toClickHouseTime } from '../storage/time.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
 import { loadSql } from '../storage/sql.js';
@@ -347,8 +347,8 @@ export class ReplayRunner {
           result: run.result ? JSON.stringify(run.result) : '',
           error: run.error ?? '',
           created_by: run.createdBy,
-          started_at: run.startedAt.replace('T', ' ').replace('Z', ''),
-          finished_at: run.finishedAt ? run.finishedAt.replace('T', ' ').replace('Z', '') : null,
+          started_at: toClickHouseTime(run.startedAt),
+          finished_at: run.finishedAt ? toClickHouseTime(run.finishedAt) : null,
           version: nextVersion(),
         },
       ],

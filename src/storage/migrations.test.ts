@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.js';
-import { toClickHouseTime } from '../ingest/timestamp.js';
+import { toClickHouseTime } from './time.js';
 import { createLogger } from '../log.js';
 import { startService } from '../service.js';
 import { openStorage, type Storage } from './client.js';

@@ -2,6 +2,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { z } from 'zod';
 import { loadSql } from '../storage/sql.js';
 import { nextVersion } from '../storage/version.js';
+import { toClickHouseTime } from '../storage/time.js';
 
 const int = z.union([z.number(), z.string()]).transform(Number);
 
@@ -53,8 +54,6 @@ export type Intent = z.infer<typeof intent>;
 export const itemKey = (i: { tenantId: string; metric: string; customerRef: string; period: string }) =>
   `${i.tenantId}\u0000${i.metric}\u0000${i.customerRef}\u0000${i.period}`;
 
-const chTime = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
-
 export class PushInFlightError extends Error {
   constructor() {
     super('a push for this item is in flight (its outcome is not known yet); retry after the next push cycle');
@@ -105,9 +104,9 @@ export class PushLedger {
         last_error: i.lastError,
         last_error_code: i.lastErrorCode,
         last_http_status: i.lastHttpStatus,
-        next_attempt_at: chTime(i.nextAttemptAt),
-        created_at: chTime(i.createdAt),
-        updated_at: chTime(Date.now()),
+        next_attempt_at: toClickHouseTime(i.nextAttemptAt),
+        created_at: toClickHouseTime(i.createdAt),
+        updated_at: toClickHouseTime(Date.now()),
         version: nextVersion(),
       })),
       format: 'JSONEachRow',

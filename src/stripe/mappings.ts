@@ -2,6 +2,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { z } from 'zod';
 import { loadSql } from '../storage/sql.js';
 import { nextVersion } from '../storage/version.js';
+import { toClickHouseTime } from '../storage/time.js';
 
 export const priceMapping = z.object({
   tenantId: z.string(),
@@ -24,7 +25,7 @@ export const customerMapping = z.object({
 });
 export type CustomerMapping = z.infer<typeof customerMapping>;
 
-const now = () => new Date().toISOString().replace('T', ' ').replace('Z', '');
+const now = () => toClickHouseTime(Date.now());
 
 /** Metric -> Stripe meter and customerRef -> Stripe customer bindings. Writes are versioned rows; reads take the newest. */
 export class MappingStore {
@@ -54,7 +55,7 @@ export class MappingStore {
           event_name: m.eventName,
           active: m.active ? 1 : 0,
           deleted: 0,
-          created_at: createdAt ? createdAt.replace('T', ' ').replace('Z', '') : now(),
+          created_at: createdAt ? toClickHouseTime(createdAt) : now(),
           updated_at: now(),
           version: nextVersion(),
         },
@@ -102,7 +103,7 @@ export class MappingStore {
           customer_ref: c.customerRef,
           stripe_customer_id: c.stripeCustomerId,
           subscription_item_id: c.subscriptionItemId,
-          created_at: existing ? existing.createdAt.replace('T', ' ').replace('Z', '') : now(),
+          created_at: existing ? toClickHouseTime(existing.createdAt) : now(),
           updated_at: now(),
           version: nextVersion(),
         },

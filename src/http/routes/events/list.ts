@@ -4,7 +4,7 @@ import { parseQuery, type Ctx } from '../../context.js';
 import { HttpError } from '../../errors.js';
 import { authorizeTenant } from '../../tenant-access.js';
 import { loadSql } from '../../../storage/sql.js';
-import { toClickHouseTime } from '../../../ingest/timestamp.js';
+import { toClickHouseTime } from '../../../storage/time.js';
 import { eventsQuerySchema } from './schema.js';
 
 const cursorSchema = z.tuple([z.number().int(), z.string()]);

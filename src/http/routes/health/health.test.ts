@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toClickHouseTime } from '../../../ingest/timestamp.js';
+import { toClickHouseTime } from '../../../storage/time.js';
 import { readMigrations } from '../../../storage/migrations.js';
 import { event, startTestService, type TestService } from '../../../../test/support/service.js';
 
