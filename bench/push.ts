@@ -19,7 +19,7 @@
  * BENCH_RUNS (5), BENCH_PUSH_N (3000), BENCH_PUSH_CEILINGS (100,1000), BENCH_PUSH_DIAG (1; 0 skips the
  * diagnostics), BENCH_TENANTS (4; 1 skips the all-tenants variant), BENCH_KEEP=1 keeps the data directory.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,7 +44,7 @@ import { NoWriteLedger, summarize, TimedLedger, type CallStats } from './push-le
 import { cloneTenant, seedDiffTenant, type DiffSeed } from './push-seed.js';
 import { insertRows, microsToDecimal, prng, utcPeriod } from './lib/seed.js';
 
-import { env, log, fmt, ms, ratio, x, median, section, line, check, checksLine, checkResults, allChecksPassed, printReport, pool, jsonRows, timeIt as timeRuns, settleMerges as settleAll, type Timing } from './lib/report.js';
+import { env, log, fmt, ms, ratio, x, median, section, line, check, checksLine, writeResults, printReport, pool, jsonRows, timeIt as timeRuns, settleMerges as settleAll, type Timing } from './lib/report.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -557,22 +557,13 @@ async function main() {
 
     printReport('stripemeter push benchmark');
 
-    const result = {
-      startedAt,
-      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? '', memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, loadAvgStart: loadBefore, loadAvgEnd: os.loadavg() },
+    writeResults(root, 'push', startedAt, loadBefore, {
       settings: { diffCustomers, diffAdjustments, runs, pushN, ceilings, maxInFlight, pushOptions, diffTargetMs, tenantsForAll, diagnostics },
       diff,
       push,
       peakRssBytes: peakRss,
-      checks: checkResults(),
       totalSeconds,
-    };
-    const outDir = path.join(root, 'bench', 'results');
-    mkdirSync(outDir, { recursive: true });
-    const file = path.join(outDir, `push-${startedAt.replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-    console.log(`results: ${path.relative(root, file)}`);
-    if (!allChecksPassed()) process.exitCode = 1;
+    });
   } finally {
     await storage?.close();
     if (keep) log(`data kept in ${tmp}`);

@@ -31,7 +31,7 @@
  * BENCH_RUNS (5), BENCH_RECON_CUSTOMERS (50000), BENCH_STRIPE_READS (1000; 0 skips part D), BENCH_SKIP_B=1,
  * BENCH_KEEP=1 keeps the data directory.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,7 +59,7 @@ import { Probe } from './replay-probe.js';
 import { eventRows, insertEvents, seedRecon } from './replay-seed.js';
 import { insertRows, utcPeriod } from './lib/seed.js';
 
-import { env, log, fmt, ms, ratio, x, median, section, line, check, checksLine, checkResults, allChecksPassed, printReport, pool, jsonRows, timeIt as timeRuns, settleMerges as settleAll, type Timing, nullFormat } from './lib/report.js';
+import { env, log, fmt, ms, ratio, x, median, section, line, check, checksLine, writeResults, printReport, pool, jsonRows, timeIt as timeRuns, settleMerges as settleAll, type Timing, nullFormat } from './lib/report.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -633,24 +633,15 @@ async function main() {
 
     printReport('stripemeter replay / reconciliation benchmark');
 
-    const result = {
-      startedAt,
-      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? '', memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, loadAvgStart: loadBefore, loadAvgEnd: os.loadavg() },
+    writeResults(root, 'replay', startedAt, loadBefore, {
       settings: { totalEvents, customers, lateEvents, applyRounds, runs, reconCustomers, stripeReads, chunkMs, targets },
       replayWindow: a,
       replay24h: b,
       reconciliation: c,
       stripeReads: d,
       peakRssBytes: peakRss,
-      checks: checkResults(),
       totalSeconds,
-    };
-    const outDir = path.join(root, 'bench', 'results');
-    mkdirSync(outDir, { recursive: true });
-    const file = path.join(outDir, `replay-${startedAt.replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-    console.log(`results: ${path.relative(root, file)}`);
-    if (!allChecksPassed()) process.exitCode = 1;
+    });
   } finally {
     await replay?.writer.close();
     await storage?.close();

@@ -2,6 +2,9 @@
  * What the push and replay benchmarks share: settings from the environment, formatting, timing (median of n after a
  * warm-up), correctness checks, and the report table they print.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 
 export const env = (name: string, fallback: number) => {
@@ -101,4 +104,18 @@ export function printReport(title: string): void {
   console.log('-'.repeat(width + 80));
   for (const [k, v] of lines) console.log(v === '' ? `\n${k}` : `${k.padEnd(width)}  ${v}`);
   console.log('-'.repeat(width + 80));
+}
+
+/**
+ * Writes the run's figures, with the machine and the checks, to bench/results/<name>-<start>.json, and fails the
+ * process when a check failed.
+ */
+export function writeResults(root: string, name: string, startedAt: string, loadAvgStart: number[], figures: Record<string, unknown>): void {
+  const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? '', memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, loadAvgStart, loadAvgEnd: os.loadavg() };
+  const outDir = path.join(root, 'bench', 'results');
+  mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, `${name}-${startedAt.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify({ startedAt, machine, ...figures, checks: checkResults() }, null, 2) + '\n');
+  console.log(`results: ${path.relative(root, file)}`);
+  if (!allChecksPassed()) process.exitCode = 1;
 }
