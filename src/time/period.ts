@@ -99,11 +99,22 @@ export function periodOf(instantMs: number, timeZone = 'UTC'): string {
 export const periodPattern = /^(\d{4})-(0[1-9]|1[0-2])$/;
 
 /** UTC bounds [start, end) of a period in a zone. */
+// Bounds are asked per item by the push cycle and push status (100,000 items, a handful of distinct periods), and
+// each computation costs a few Intl calls: cached per zone and period, as epoch ms.
+const boundsCache = new Map<string, { start: number; end: number }>();
+
 export function periodBounds(period: string, timeZone = 'UTC'): { start: Date; end: Date } {
-  const m = periodPattern.exec(period);
-  if (!m) throw new RangeError(`period must be YYYY-MM, got ${period}`);
-  const year = Number(m[1]);
-  const month = Number(m[2]);
-  const next = month === 12 ? { year: year + 1, month: 1 } : { year, month: month + 1 };
-  return { start: new Date(monthStart(year, month, timeZone)), end: new Date(monthStart(next.year, next.month, timeZone)) };
+  const key = `${timeZone}|${period}`;
+  let b = boundsCache.get(key);
+  if (!b) {
+    const m = periodPattern.exec(period);
+    if (!m) throw new RangeError(`period must be YYYY-MM, got ${period}`);
+    const year = Number(m[1]);
+    const month = Number(m[2]);
+    const next = month === 12 ? { year: year + 1, month: 1 } : { year, month: month + 1 };
+    b = { start: monthStart(year, month, timeZone), end: monthStart(next.year, next.month, timeZone) };
+    if (boundsCache.size > 10_000) boundsCache.clear();
+    boundsCache.set(key, b);
+  }
+  return { start: new Date(b.start), end: new Date(b.end) };
 }
