@@ -143,6 +143,9 @@ describe('push', () => {
     expect(metrics).toMatch(/stripe_push_total\{result="acked"\} \d+/);
     expect(metrics).toMatch(/push_cycle_duration_seconds_count \d+/);
     expect(metrics).toContain('stripe_push_lag_seconds');
+    // An on-demand cycle updates the item gauges too, not only the scheduled one.
+    expect(Number(/^push_items\{status="unmapped"\} (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2);
+    expect(Number(/^push_unpushable_units (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(3);
   });
 
   it('lowers Stripe with a negative meter value when local totals fall', async () => {

@@ -135,6 +135,8 @@ const stripeWindowMs = 35 * 86_400_000 - 3600_000;
 export class PushEngine {
   /** When each item was first seen with an unpushed delta: the basis of stripe_push_lag_seconds. */
   private unpushedSince = new Map<string, number>();
+  /** What each tenant's latest cycle saw, for the item gauges. */
+  private lastByTenant = new Map<string, { states: Map<ItemState, number>; unmappedUnits: number; unpushableUnits: number }>();
 
   constructor(
     private readonly ledger: PushLedger,
@@ -148,16 +150,30 @@ export class PushEngine {
 
   /** One cycle over every given tenant (the scheduled job): per tenant, so each diff stays bounded. */
   async cycleAll(tenantIds: string[]): Promise<CycleResult[]> {
-    const states = new Map<ItemState, number>();
     const results: CycleResult[] = [];
-    for (const t of tenantIds) results.push(await this.cycle(t, states));
-    for (const s of ['ok', 'pending', 'unmapped', 'unpushable', 'error'] as const) this.metrics.pushItems.set({ status: s }, states.get(s) ?? 0);
-    this.metrics.pushUnmappedUnits.set(results.reduce((n, r) => n + r.unmapped.units, 0));
-    this.metrics.pushUnpushableUnits.set(results.reduce((n, r) => n + r.unpushable.units, 0));
+    for (const t of tenantIds) results.push(await this.cycle(t));
+    // Tenants that are gone no longer count in the gauges.
+    for (const t of this.lastByTenant.keys()) if (!tenantIds.includes(t)) this.lastByTenant.delete(t);
+    this.publishItemGauges();
     return results;
   }
 
-  async cycle(tenantId: string, states = new Map<ItemState, number>()): Promise<CycleResult> {
+  /** push_items and the unmapped/unpushable units: each tenant as its latest cycle (scheduled or on demand) saw it. */
+  private publishItemGauges(): void {
+    const totals = { unmapped: 0, unpushable: 0 };
+    const states = new Map<ItemState, number>();
+    for (const last of this.lastByTenant.values()) {
+      for (const [s, n] of last.states) states.set(s, (states.get(s) ?? 0) + n);
+      totals.unmapped += last.unmappedUnits;
+      totals.unpushable += last.unpushableUnits;
+    }
+    for (const s of ['ok', 'pending', 'unmapped', 'unpushable', 'error'] as const) this.metrics.pushItems.set({ status: s }, states.get(s) ?? 0);
+    this.metrics.pushUnmappedUnits.set(totals.unmapped);
+    this.metrics.pushUnpushableUnits.set(totals.unpushable);
+  }
+
+  async cycle(tenantId: string): Promise<CycleResult> {
+    const states = new Map<ItemState, number>();
     const started = Date.now();
     const result: CycleResult = {
       tenantId,
@@ -226,6 +242,8 @@ export class PushEngine {
         states.set('ok', (states.get('ok') ?? 0) + 1);
       }
     }
+    this.lastByTenant.set(tenantId, { states, unmappedUnits: result.unmapped.units, unpushableUnits: result.unpushable.units });
+    this.publishItemGauges();
     this.metrics.pushLag.set(this.lagSeconds());
     result.durationMs = Date.now() - started;
     this.metrics.pushCycleDuration.observe(result.durationMs / 1000);
