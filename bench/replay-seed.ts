@@ -293,12 +293,15 @@ export async function seedRecon(
   rows.push_log = logRows.length;
   rows.stripe_reported_totals = reportedOld.length + reported.length;
 
-  // Events flagged beyond the lateness window; a third since counted by a replay (a newer version flagged 2).
+  // Events stored beyond the lateness window; a third since counted by a replay (recorded in replayed_events).
   const late = [...eventRows({ tenantId, metric, customers, count: 3000, fromMs: periodStartMs(periods[1]!), toMs: nowMs - 60_000, seed: opts.seed + 1, beyondWindow: 1 })];
   await insertEvents(client, late);
-  const replayed = late.filter((_, i) => i % 3 === 0).map((r) => ({ ...r, beyond_window: 2, ingested_at: toClickHouseTime(nowMs + 1000) }));
-  await insertEvents(client, replayed as unknown as EventRow[]);
-  rows.late_events = late.length + replayed.length;
+  const replayed = late
+    .filter((_, i) => i % 3 === 0)
+    .map((r) => ({ tenant_id: r.tenant_id, idempotency_key: r.idempotency_key, ts: r.ts, metric: r.metric, customer_ref: r.customer_ref, period: r.period, replay_id: 'rpl_seed' }));
+  await insertRows(client, 'replayed_events', replayed);
+  rows.late_events = late.length;
+  rows.replayed_events = replayed.length;
   const lateItems = new Set(late.filter((_, i) => i % 3 !== 0).map((r) => `${r.customer_ref}|${r.period}`));
 
   return { tenantId, periods, items: local.size, rows, expected, expectedLateItems: lateItems.size, mappedItems, reportedItems };

@@ -15,10 +15,10 @@
  *   same way (JSONEachRow through the client).
  *   Where the time goes: the runner's client is wrapped (bench/replay-probe.ts), so every figure is split into its
  *   statements (query, json(), inserts) and the time outside the client (zod, JS). Also the diff SQL engine-only,
- *   per CTE and without FINAL, JSON and zod on their own, local_totals and the SELECT of mark_replayed.
- *   What-ifs (not what src runs, labelled as such): the window's ts filter as PREWHERE under FINAL (checked to give
- *   the same rows), the diff aggregated per item in SQL, mark_replayed with nothing to mark, and an apply with
- *   REPLAY_CHUNK = P2D (the 25 h hour-widened window as one chunk).
+ *   per CTE, JSON and zod on their own, and the SELECT of mark_replayed.
+ *   What-ifs (not what src runs, labelled as such): the diff without the time projections (migration 0014),
+ *   mark_replayed with nothing to mark, and an apply with REPLAY_CHUNK = P2D (the 25 h hour-widened window as one
+ *   chunk).
  * Part C — tenant 'recon': 100,000 items (50,000 customers x current and previous period) across every table the
  *   comparison reads; sql/reconcile.sql timed through Reconciler.compare itself (warm-up + median of 5), against the
  *   bare aggregation of the same counters. Status counts are checked against the ones the seed computes with the
@@ -126,7 +126,7 @@ function replayRunner(storage: Storage): Replay {
   const logger = createLogger('warn');
   const probe = new Probe();
   const writer = new IngestWriter(storage.ingest, storage.lookup, { maxRows: 20000, maxWaitMs: 4, latenessWindowMs: 48 * 3600e3 }, metrics, logger);
-  const runner = new ReplayRunner(probe.wrap(storage.jobs), writer, metrics, logger, { chunkMs });
+  const runner = new ReplayRunner(probe.wrap(storage.replay), probe.wrap(storage.api), writer, metrics, logger, { chunkMs });
   return { runner, writer, probe };
 }
 
@@ -168,38 +168,37 @@ async function baselineScan(client: ClickHouseClient, tenantId: string, w: Repla
   return timeIt(async () => (await jsonRows(client, baselineScanSql, windowParams(tenantId, w))).length);
 }
 
-/** Where a dry-run's time goes: the diff SQL (engine only, per CTE, without FINAL), JSON, zod, local_totals. */
+/** Where a dry-run's time goes: the cells (engine only, per CTE, and without the time projections), the report, JSON, zod. */
 async function diffBreakdown(client: ClickHouseClient, tenantId: string, w: ReplayWindow, n = 3) {
-  const sql = loadSql('replay/replay_diff');
-  const params = { ...windowParams(tenantId, w), metrics: [metric], customerRefs: [] as string[] };
-  const noFinal = sql.replace('FROM events FINAL', 'FROM events');
-  if (noFinal === sql) throw new Error('replay_diff.sql no longer reads events FINAL');
-  const engine = await timeIt(() => nullFormat(client, sql, params), n);
-  const engineNoFinal = await timeIt(() => nullFormat(client, noFinal, params), n);
+  // The view's query, run on its own (its parameters are the statement's).
+  const cells = loadSql('replay/window_cells').replace(/^[\s\S]*?\nCREATE OR REPLACE VIEW \w+ \{\{on_cluster\}\} AS\n/, '').replace(/;\s*$/, '');
+  const params = { ...windowParams(tenantId, w), metrics: [metric], customerRefs: [] as string[], replayId: 'rpl_bench_breakdown' };
+  // What-if: the same SQL reading the tables in their own (key) order, as before migration 0014.
+  const noProjections = `${cells}\nSETTINGS optimize_use_projections = 0`;
+  const engine = await timeIt(() => nullFormat(client, cells, params), n);
+  const engineNoProjections = await timeIt(() => nullFormat(client, noProjections, params), n);
   const baselineEngine = await timeIt(() => nullFormat(client, baselineScanSql, params), n);
-  const ctes: Record<string, Timing> = {};
-  for (const name of ['stored', 'counted', 'cells']) ctes[name] = await timeIt(() => nullFormat(client, cteOnly(sql, name), params), n);
-  ctes['stored without FINAL'] = await timeIt(() => nullFormat(client, cteOnly(noFinal, 'stored'), params), n);
+  const ctes: Record<string, Timing> = { stored: await timeIt(() => nullFormat(client, cteOnly(cells, 'stored'), params), n) };
+  const items = loadSql('replay/items');
+  ctes['items (the report)'] = await timeIt(() => nullFormat(client, items, params), n);
   let parsed: unknown[] = [];
-  const json = await timeIt(async () => (parsed = await jsonRows(client, sql, params)).length, n);
+  const json = await timeIt(async () => (parsed = await jsonRows(client, items, params)).length, n);
   const zod = await timeIt(async () => z.array(diffItem).parse(parsed).length, n);
-  const periods = [...new Set(z.array(diffItem).parse(parsed).map((c) => c.period))];
-  const localTotals = await timeIt(async () => (await jsonRows(client, loadSql('replay/local_totals'), { tenantId, metrics: [metric], periods })).length, n);
-  const markSql = loadSql('replay/mark_replayed').replace(/INSERT INTO events\s*\n/, '');
+  const markSql = loadSql('replay/mark_replayed').replace(/^[\s\S]*?\nSELECT/, 'SELECT');
   const markSelect = await timeIt(() => nullFormat(client, markSql, params), n);
 
-  return { engine, engineNoFinal, baselineEngine, ctes, json, zod, localTotals, markReplayedSelect: markSelect, cells: json.rows };
+  return { engine, engineNoProjections, baselineEngine, ctes, json, zod, markReplayedSelect: markSelect, cells: json.rows };
 }
 
 function printBreakdown(b: Awaited<ReturnType<typeof diffBreakdown>>) {
   line(
-    '  diff SQL engine only (FORMAT Null)',
+    '  cells (window_cells view query) engine only (FORMAT Null)',
     `${ms(b.engine.medianMs)} (${x(ratio(b.engine.medianMs, b.baselineEngine.medianMs))} the bare scan's ${ms(b.baselineEngine.medianMs)}); ` +
-      `without FINAL ${ms(b.engineNoFinal.medianMs)}`,
+      `without the time projections ${ms(b.engineNoProjections.medianMs)}`,
   );
   line('  per CTE (engine only, incl. what it reads)', Object.entries(b.ctes).map(([k, t]) => `${k} ${ms(t.medianMs)}`).join(', '));
-  line('  diff JSON fetch / zod parse', `${ms(b.json.medianMs)} (${fmt(b.cells)} items) / ${ms(b.zod.medianMs)}`);
-  line('  local_totals / mark_replayed SELECT (FINAL)', `${ms(b.localTotals.medianMs)} / ${ms(b.markReplayedSelect.medianMs)}`);
+  line('  report (items) JSON fetch / zod parse', `${ms(b.json.medianMs)} (${fmt(b.cells)} items) / ${ms(b.zod.medianMs)}`);
+  line('  mark_replayed SELECT', ms(b.markReplayedSelect.medianMs));
 }
 
 /** Counters agree with the stored events (FINAL, flag != 1), in the window (hourly) and over the tenant (period). */
@@ -207,15 +206,15 @@ async function countersMatch(client: ClickHouseClient, tenantId: string, w: Repl
   const [r] = await jsonRows<Record<string, string>>(
     client,
     `SELECT
-      (SELECT toString(sum(quantity)) FROM events FINAL WHERE tenant_id = {tenantId:String} AND beyond_window != 1
+      (SELECT toString(sum(quantity)) FROM events FINAL WHERE tenant_id = {tenantId:String} AND (beyond_window = 0 OR idempotency_key IN (SELECT idempotency_key FROM replayed_events WHERE tenant_id = {tenantId:String}))
          AND ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}) AS storedWindow,
-      (SELECT toString(count()) FROM events FINAL WHERE tenant_id = {tenantId:String} AND beyond_window != 1
+      (SELECT toString(count()) FROM events FINAL WHERE tenant_id = {tenantId:String} AND (beyond_window = 0 OR idempotency_key IN (SELECT idempotency_key FROM replayed_events WHERE tenant_id = {tenantId:String}))
          AND ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}) AS storedWindowEvents,
       (SELECT toString(sum(quantity)) FROM usage_hourly_counters WHERE tenant_id = {tenantId:String}
          AND hour >= {start:DateTime64(3, 'UTC')} AND hour < {end:DateTime64(3, 'UTC')}) AS hourlyWindow,
       (SELECT toString(sum(events)) FROM usage_hourly_counters WHERE tenant_id = {tenantId:String}
          AND hour >= {start:DateTime64(3, 'UTC')} AND hour < {end:DateTime64(3, 'UTC')}) AS hourlyWindowEvents,
-      (SELECT toString(sum(quantity)) FROM events FINAL WHERE tenant_id = {tenantId:String} AND beyond_window != 1) AS storedAll,
+      (SELECT toString(sum(quantity)) FROM events FINAL WHERE tenant_id = {tenantId:String} AND (beyond_window = 0 OR idempotency_key IN (SELECT idempotency_key FROM replayed_events WHERE tenant_id = {tenantId:String}))) AS storedAll,
       (SELECT toString(sum(quantity)) FROM usage_period_counters WHERE tenant_id = {tenantId:String}) AS periodAll`,
     windowParams(tenantId, w),
   );
@@ -289,9 +288,9 @@ async function partA(storage: Storage, r: Replay) {
     if (round === 0) {
       dryAfter = (await timedDryRuns(r, tenantId, w, 3)).timing;
       dryAfterMs = dryAfter.medianMs;
-      // Nothing is flagged 1 in the window any more: mark_replayed inserts no row, so running it again is harmless and
-      // shows what its INSERT ... SELECT FROM events FINAL costs by itself.
-      const markParams = { ...windowParams(tenantId, w), metrics: [metric], customerRefs: [] as string[] };
+      // Every late event of the window is recorded as replayed: mark_replayed inserts no row, so running it again is
+      // harmless and shows what finding the window's unrecorded late events costs by itself.
+      const markParams = { ...windowParams(tenantId, w), metrics: [metric], customerRefs: [] as string[], replayId: 'bench' };
       const mark = loadSql('replay/mark_replayed');
       markEmpty = { src: await timeIt(async () => (await client.command({ query: mark, query_params: markParams }), 0), 3) };
     }
@@ -315,7 +314,7 @@ async function partA(storage: Storage, r: Replay) {
   await settleMerges(client);
   const oneChunkRunner: Replay = (() => {
     const probe = new Probe();
-    const runner = new ReplayRunner(probe.wrap(storage.jobs), r.writer, createMetrics(), createLogger('warn'), { chunkMs: 2 * dayMs });
+    const runner = new ReplayRunner(probe.wrap(storage.replay), probe.wrap(storage.api), r.writer, createMetrics(), createLogger('warn'), { chunkMs: 2 * dayMs });
     return { runner, writer: r.writer, probe };
   })();
   const oneChunk = await timedReplay(oneChunkRunner, tenantId, 'apply', w);

@@ -46,17 +46,18 @@ WITH
     GROUP BY metric, customer_ref, period
   ),
   late AS (
-    -- Events still flagged beyond the lateness window (a replayed one has a newer version flagged 2).
+    -- Events stored beyond the lateness window that no replay has counted yet (replayed_events).
     SELECT metric, customer_ref, period, count() AS late_events, sum(quantity) AS late_quantity
     FROM (
-      SELECT metric, customer_ref, period, idempotency_key, argMax(quantity, ingested_at) AS quantity,
-             argMax(beyond_window, ingested_at) AS flag
+      SELECT metric, customer_ref, period, idempotency_key, argMax(quantity, ingested_at) AS quantity
       FROM events
-      WHERE tenant_id = {tenantId:String} AND ts >= {since:DateTime64(3, 'UTC')} AND beyond_window IN (1, 2)
+      WHERE tenant_id = {tenantId:String} AND ts >= {since:DateTime64(3, 'UTC')} AND beyond_window != 0
         AND period IN {periods:Array(String)}
+        AND idempotency_key NOT IN (
+          SELECT idempotency_key FROM replayed_events WHERE tenant_id = {tenantId:String} AND ts >= {since:DateTime64(3, 'UTC')}
+        )
       GROUP BY metric, customer_ref, period, idempotency_key
     )
-    WHERE flag = 1
     GROUP BY metric, customer_ref, period
   ),
   replayed AS (

@@ -110,7 +110,7 @@ export async function startService(
       metrics,
       log,
     );
-    const replay = new ReplayRunner(storage.jobs, writer, metrics, log.child({ component: 'replay' }), { chunkMs: config.replay.chunkMs });
+    const replay = new ReplayRunner(storage.replay, storage.api, writer, metrics, log.child({ component: 'replay' }), { chunkMs: config.replay.chunkMs });
     const interrupted = await replay.markInterrupted();
     if (interrupted) log.warn({ interrupted }, 'replays left running by a stopped process were marked interrupted');
     const adjustments = { store: new AdjustmentStore(storage.api), ledger, betweenPushes: <R>(fn: () => Promise<R>) => pushJob.runExclusive(fn) };
@@ -177,6 +177,7 @@ export async function startService(
           server.closeIdleConnections();
         });
         await deps.writer.close();
+        await deps.replay.flush();
         await closeAll();
         log.info('stopped');
       })());

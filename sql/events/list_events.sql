@@ -1,5 +1,5 @@
 -- Raw events for debugging, oldest first, paged by a (ts, idempotency_key) cursor. FINAL: the current version of
--- each event (a replayed late event has a newer row flagged 2).
+-- each event. An event stored beyond the lateness window is `replayed` once a replay counted it (replayed_events).
 SELECT
   idempotency_key AS idempotencyKey,
   metric,
@@ -10,9 +10,14 @@ SELECT
   period,
   meta,
   source,
-  multiIf(beyond_window = 1, 'beyond_window', beyond_window = 2, 'replayed', 'counted') AS lateness,
+  multiIf(beyond_window = 0, 'counted', replayed, 'replayed', 'beyond_window') AS lateness,
   replaceOne(toString(ingested_at), ' ', 'T') || 'Z' AS ingestedAt,
-  toUnixTimestamp64Milli(ts) AS tsMs
+  toUnixTimestamp64Milli(ts) AS tsMs,
+  beyond_window != 0 AND idempotency_key IN (
+    SELECT idempotency_key
+    FROM replayed_events
+    WHERE tenant_id = {tenantId:String} AND ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')}
+  ) AS replayed
 FROM events FINAL
 WHERE tenant_id = {tenantId:String}
   AND ts >= {since:DateTime64(3, 'UTC')}
@@ -20,7 +25,7 @@ WHERE tenant_id = {tenantId:String}
   AND ({metric:String} = '' OR metric = {metric:String})
   AND ({customerRef:String} = '' OR customer_ref = {customerRef:String})
   -- lateness: '' all; 'beyond' stored but not counted (later than the lateness window); 'replayed' counted by a replay
-  AND ({lateness:String} = '' OR beyond_window = multiIf({lateness:String} = 'beyond', 1, {lateness:String} = 'replayed', 2, 0))
+  AND ({lateness:String} = '' OR lateness = multiIf({lateness:String} = 'beyond', 'beyond_window', {lateness:String}))
   AND (toUnixTimestamp64Milli(ts), idempotency_key) > ({afterTsMs:Int64}, {afterKey:String})
 ORDER BY ts, idempotency_key
 LIMIT {limit:UInt32}

@@ -3,10 +3,11 @@ const scale = 6;
 const factor = 10n ** BigInt(scale);
 
 export function toScaled(text: string): bigint {
-  const negative = text.startsWith('-');
-  const [int = '0', frac = ''] = (negative ? text.slice(1) : text).split('.');
-  const v = BigInt(int) * factor + BigInt((frac + '000000').slice(0, scale));
-  return negative ? -v : v;
+  const dot = text.indexOf('.');
+  if (dot < 0) return BigInt(text) * factor;
+  // One BigInt parse of the digits with the point moved (sign included): "-1.5" -> -1500000.
+  const frac = text.slice(dot + 1, dot + 1 + scale);
+  return BigInt(text.slice(0, dot) + frac + '0'.repeat(scale - frac.length));
 }
 
 export function fromScaled(v: bigint): string {

@@ -21,20 +21,24 @@ export type ReplayRequest = {
 };
 
 const int = z.union([z.number(), z.string()]).transform(Number);
-/** One (metric, customer, period) of a diffed window, with the counter corrections its hours need. */
+/**
+ * One (metric, customer, period) of a diffed window (sql/replay/items.sql): the item's local total before and after,
+ * what the replay changes and finds, and how many of its hour cells need a counter correction.
+ */
 export const diffItem = z.object({
   metric: z.string(),
   customerRef: z.string(),
   period: z.string(),
-  beforeQuantity: z.string(),
-  beforeEvents: int,
-  afterQuantity: z.string(),
-  afterEvents: int,
+  before: z.string(),
+  after: z.string(),
+  delta: z.string(),
+  eventsDelta: int,
+  eventsScanned: int,
   lateEvents: int,
   lateQuantity: z.string(),
-  eventsScanned: int,
   duplicateEvents: int,
-  corrections: z.array(z.tuple([z.string(), z.string(), int])),
+  stripeDelta: int,
+  corrections: int,
 });
 type DiffItem = z.infer<typeof diffItem>;
 
@@ -120,17 +124,26 @@ export class ReplayConflictError extends Error {
 
 export type ReplayOptions = { chunkMs: number };
 
+/** Scaled decimals for merging an item found in several chunks of an apply. */
+const floorUnits = (v: bigint) => Number(v >= 0n ? v / 1_000_000n : -((-v + 999_999n) / 1_000_000n));
+
 /**
- * Re-aggregation: counters of a window are recomputed from `events FINAL` (flagged late events included) and the
- * difference is written as counter corrections. Apply holds the tenant's ingest (IngestWriter.exclusive) while it
- * diffs and writes each chunk, so events arriving meanwhile are either in the diff or counted after it, never
- * both; running it twice changes nothing the second time. Applies are serialised per tenant.
+ * Re-aggregation: counters of a window are recomputed from the stored events (newest version per key, flagged late
+ * events included) and the difference is written as counter corrections. Apply holds the tenant's ingest
+ * (IngestWriter.exclusive) while it diffs and writes each chunk, so events arriving meanwhile are either in the diff
+ * or counted after it, never both; running it twice changes nothing the second time. Applies are serialised per
+ * tenant. `client` runs the diffs and writes; `records` writes and reads the run rows (replay_runs), so recording a
+ * run never waits behind a diff.
  */
 export class ReplayRunner {
   private applying = new Map<string, string>();
+  /** Finished runs whose last row is still being written: GET /v1/replay/:id answers from here meanwhile. */
+  private unrecorded = new Map<string, ReplayRun>();
+  private recording: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly client: ClickHouseClient,
+    private readonly records: ClickHouseClient,
     private readonly writer: IngestWriter,
     private readonly metrics: Metrics,
     private readonly log: Logger,
@@ -138,7 +151,7 @@ export class ReplayRunner {
   ) {}
 
   async knownMetrics(tenantId: string): Promise<Set<string>> {
-    const rs = await this.client.query({ query: loadSql('replay/known_metrics'), query_params: { tenantId }, format: 'JSONEachRow' });
+    const rs = await this.records.query({ query: loadSql('replay/known_metrics'), query_params: { tenantId }, format: 'JSONEachRow' });
     return new Set((await rs.json<{ metric: string }>()).map((r) => r.metric));
   }
 
@@ -166,23 +179,21 @@ export class ReplayRunner {
       startedAt: new Date().toISOString(),
       finishedAt: null,
     };
-    // An apply is on record while it runs (GET /v1/replay/:id, the 409 naming it); a dry-run, one read, when it ends.
+    // An apply is on record as running before it writes anything (GET /v1/replay/:id, the 409 naming it, and
+    // `interrupted` after a crash); a dry-run, one read, when it ends.
+    let recorded: Promise<void> = Promise.resolve();
     if (req.mode === 'apply') {
       this.applying.set(req.tenantId, run.id);
-      try {
-        await this.save(run);
-      } catch (err) {
-        this.applying.delete(req.tenantId);
-        throw err;
-      }
+      recorded = this.record(run);
+      recorded.catch(() => undefined);
     }
-    const done = this.execute(run, window).finally(() => {
+    const done = this.execute(run, window, recorded).finally(() => {
       if (req.mode === 'apply') this.applying.delete(req.tenantId);
     });
     return { run, done };
   }
 
-  private async execute(run: ReplayRun, window: ReplayWindow): Promise<ReplayRun> {
+  private async execute(run: ReplayRun, window: ReplayWindow, recorded: Promise<void>): Promise<ReplayRun> {
     const req = run.request;
     try {
       const diffed: DiffItem[] = [];
@@ -195,15 +206,17 @@ export class ReplayRunner {
           const written = await this.writer.exclusive(req.tenantId, async () => {
             const chunkItems = await this.diff(req, start, end);
             diffed.push(...chunkItems);
+            // Nothing is written before the run is on record as running.
+            await recorded;
             return this.correct(run.id, req, chunkItems, start, end);
           });
           correctionsWritten += written;
           run.progress = (i + 1) / parts.length;
-          if (i + 1 < parts.length) await this.save(run);
+          if (i + 1 < parts.length) await this.record(run);
         }
         if (correctionsWritten > 0) this.metrics.reaggregations.inc({ reason: 'replay' }, correctionsWritten);
       }
-      run.result = await this.summarise(req, diffed, correctionsWritten);
+      run.result = summarise(diffed, correctionsWritten);
       run.status = 'succeeded';
       run.progress = 1;
     } catch (err) {
@@ -212,109 +225,35 @@ export class ReplayRunner {
       run.error = `${(err as Error).message.split('\n')[0]}; nothing is lost: re-run the replay (it is idempotent)`;
     }
     run.finishedAt = new Date().toISOString();
-    await this.save(run);
+    // The outcome is answered now and written behind: the work is done (an apply's corrections are durable), and
+    // its record, up to a megabyte of items, need not delay the answer. Until written, get() answers from memory.
+    this.unrecorded.set(run.id, run);
+    this.record(run).then(
+      () => this.unrecorded.delete(run.id),
+      (err: unknown) => this.log.error({ err, replayId: run.id }, 'writing the replay run failed; it stays readable until restart'),
+    );
     return run;
   }
 
+  /** The window's report: its items, from the diff computed inside the engine (replay_window_cells). */
   private async diff(req: ReplayRequest, startMs: number, endMs: number): Promise<DiffItem[]> {
-    const rs = await this.client.query({
-      query: loadSql('replay/replay_diff'),
-      query_params: windowParams(req, startMs, endMs),
-      format: 'JSONEachRow',
-    });
+    const rs = await this.client.query({ query: loadSql('replay/items'), query_params: windowParams(req, startMs, endMs), format: 'JSONEachRow' });
     return z.array(diffItem).parse(await rs.json());
   }
 
-  /** Writes the corrections of one chunk (both counters through one INSERT) and marks its late events counted. */
+  /** Writes the corrections of one chunk (both counters through one INSERT) and records its late events counted. */
   private async correct(replayId: string, req: ReplayRequest, items: DiffItem[], startMs: number, endMs: number): Promise<number> {
-    const rows = items.flatMap((c) =>
-      c.corrections.map(([hour, quantity, events]) => ({
-        replay_id: replayId,
-        tenant_id: req.tenantId,
-        metric: c.metric,
-        customer_ref: c.customerRef,
-        hour: hour.replace('T', ' ').replace('Z', ''),
-        period: c.period,
-        quantity,
-        events,
-      })),
-    );
-    if (rows.length > 0) await this.client.insert({ table: 'counter_corrections', values: rows, format: 'JSONEachRow' });
-    if (items.some((c) => c.lateEvents > 0)) {
-      await this.client.command({
-        query: loadSql('replay/mark_replayed'),
-        query_params: windowParams(req, startMs, endMs),
-      });
-    }
-    return rows.length;
-  }
-
-  /** Diffed items (one per chunk they appear in) -> one per (metric, customer, period), with period totals and the Stripe effect. */
-  private async summarise(req: ReplayRequest, diffed: DiffItem[], correctionsWritten: number): Promise<ReplayResult> {
-    type Acc = { metric: string; customerRef: string; period: string; dq: bigint; dn: number; scanned: number; late: number; lateQ: bigint; dup: number };
-    const byItem = new Map<string, Acc>();
-    for (const c of diffed) {
-      const k = `${c.metric}\u0000${c.customerRef}\u0000${c.period}`;
-      let a = byItem.get(k);
-      if (!a) byItem.set(k, (a = { metric: c.metric, customerRef: c.customerRef, period: c.period, dq: 0n, dn: 0, scanned: 0, late: 0, lateQ: 0n, dup: 0 }));
-      a.dq += toScaled(c.afterQuantity) - toScaled(c.beforeQuantity);
-      a.dn += c.afterEvents - c.beforeEvents;
-      a.scanned += c.eventsScanned;
-      a.late += c.lateEvents;
-      a.lateQ += toScaled(c.lateQuantity);
-      a.dup += c.duplicateEvents;
-    }
-    const periods = [...new Set([...byItem.values()].map((a) => a.period))];
-    const totals = new Map<string, bigint>();
-    if (periods.length > 0) {
-      const rs = await this.client.query({
-        query: loadSql('replay/local_totals'),
-        query_params: { tenantId: req.tenantId, metrics: req.metrics, periods },
-        format: 'JSONEachRow',
-      });
-      for (const t of await rs.json<{ metric: string; customerRef: string; period: string; total: string }>()) {
-        totals.set(`${t.metric}\u0000${t.customerRef}\u0000${t.period}`, toScaled(t.total));
-      }
-    }
-    const million = 1_000_000n;
-    const floorUnits = (v: bigint) => Number(v >= 0n ? v / million : -((-v + million - 1n) / million));
-    const items = [...byItem.entries()].map(([k, a]): ReplayItem => {
-      const now = totals.get(k) ?? 0n;
-      // After an apply the totals already include the correction.
-      const before = req.mode === 'apply' ? now - a.dq : now;
-      const after = before + a.dq;
-      return {
-        metric: a.metric,
-        customerRef: a.customerRef,
-        period: a.period,
-        before: fromScaled(before),
-        after: fromScaled(after),
-        delta: fromScaled(a.dq),
-        eventsDelta: a.dn,
-        eventsScanned: a.scanned,
-        lateEvents: a.late,
-        lateQuantity: fromScaled(a.lateQ),
-        duplicateEvents: a.dup,
-        stripeDelta: floorUnits(after) - floorUnits(before),
-      };
-    });
-    return {
-      items,
-      summary: {
-        items: items.length,
-        changed: items.filter((i) => i.delta !== '0' || i.eventsDelta !== 0).length,
-        eventsScanned: items.reduce((n, i) => n + i.eventsScanned, 0),
-        lateEvents: items.reduce((n, i) => n + i.lateEvents, 0),
-        duplicateEvents: items.reduce((n, i) => n + i.duplicateEvents, 0),
-        delta: fromScaled(items.reduce((n, i) => n + toScaled(i.delta), 0n)),
-        stripeDelta: items.reduce((n, i) => n + i.stripeDelta, 0),
-      },
-      correctionsWritten,
-    };
+    const params = { ...windowParams(req, startMs, endMs), replayId };
+    const corrections = items.reduce((n, c) => n + c.corrections, 0);
+    if (corrections > 0) await this.client.command({ query: loadSql('replay/write_corrections'), query_params: params });
+    if (items.some((c) => c.lateEvents > 0)) await this.client.command({ query: loadSql('replay/mark_replayed'), query_params: params });
+    return corrections;
   }
 
   async get(tenantId: string | null, id: string): Promise<ReplayRun | undefined> {
-    const rs = await this.client.query({
+    const pending = this.unrecorded.get(id);
+    if (pending) return tenantId === null || pending.tenantId === tenantId ? pending : undefined;
+    const rs = await this.records.query({
       query: loadSql('replay/get_run'),
       query_params: { id, tenantId: tenantId ?? '' },
       format: 'JSONEachRow',
@@ -325,34 +264,85 @@ export class ReplayRunner {
 
   /** Runs left `running` by a process that stopped: their writes are idempotent, so re-running them is safe. */
   async markInterrupted(): Promise<number> {
-    const rs = await this.client.query({ query: loadSql('replay/running_runs'), format: 'JSONEachRow' });
+    const rs = await this.records.query({ query: loadSql('replay/running_runs'), format: 'JSONEachRow' });
     const runs = z.array(runRow).parse(await rs.json()).map(fromRow);
     for (const run of runs) {
-      await this.save({ ...run, status: 'interrupted', error: 'the process stopped during this replay; re-run it (idempotent)', finishedAt: new Date().toISOString() });
+      await this.record({ ...run, status: 'interrupted', error: 'the process stopped during this replay; re-run it (idempotent)', finishedAt: new Date().toISOString() });
     }
     return runs.length;
   }
 
-  private async save(run: ReplayRun): Promise<void> {
-    await this.client.insert({
-      table: 'replay_runs',
-      values: [
-        {
-          id: run.id,
-          tenant_id: run.tenantId,
-          mode: run.mode,
-          request: JSON.stringify(run.request),
-          status: run.status,
-          progress: run.progress,
-          result: run.result ? JSON.stringify(run.result) : '',
-          error: run.error ?? '',
-          created_by: run.createdBy,
-          started_at: toClickHouseTime(run.startedAt),
-          finished_at: run.finishedAt ? toClickHouseTime(run.finishedAt) : null,
-          version: nextVersion(),
-        },
-      ],
-      format: 'JSONEachRow',
+  /** Waits for the run rows still being written (at shutdown). */
+  async flush(): Promise<void> {
+    await this.recording.catch(() => undefined);
+  }
+
+  /** Writes a row of the run as it is now; rows are written in call order, so the newest version is the last. */
+  private record(run: ReplayRun): Promise<void> {
+    const row = {
+      id: run.id,
+      tenant_id: run.tenantId,
+      mode: run.mode,
+      request: JSON.stringify(run.request),
+      status: run.status,
+      progress: run.progress,
+      result: run.result ? JSON.stringify(run.result) : '',
+      error: run.error ?? '',
+      created_by: run.createdBy,
+      started_at: toClickHouseTime(run.startedAt),
+      finished_at: run.finishedAt ? toClickHouseTime(run.finishedAt) : null,
+      version: nextVersion(),
+    };
+    const write = this.recording
+      .catch(() => undefined)
+      .then(() => this.records.insert({ table: 'replay_runs', values: [row], format: 'JSONEachRow' }))
+      .then(() => undefined);
+    this.recording = write;
+    return write;
+  }
+}
+
+/**
+ * Diffed items -> the run's result. An apply over several chunks can find an item in more than one: its `before`
+ * is the first chunk's, the deltas add up, and `after` and the Stripe delta follow from them.
+ */
+function summarise(diffed: DiffItem[], correctionsWritten: number): ReplayResult {
+  const byItem = new Map<string, ReplayItem>();
+  for (const { corrections: _, ...c } of diffed) {
+    const k = `${c.metric}\u0000${c.customerRef}\u0000${c.period}`;
+    const seen = byItem.get(k);
+    if (!seen) {
+      byItem.set(k, c);
+      continue;
+    }
+    const before = toScaled(seen.before);
+    const delta = toScaled(seen.delta) + toScaled(c.delta);
+    const after = before + delta;
+    byItem.set(k, {
+      ...seen,
+      after: fromScaled(after),
+      delta: fromScaled(delta),
+      eventsDelta: seen.eventsDelta + c.eventsDelta,
+      eventsScanned: seen.eventsScanned + c.eventsScanned,
+      lateEvents: seen.lateEvents + c.lateEvents,
+      lateQuantity: fromScaled(toScaled(seen.lateQuantity) + toScaled(c.lateQuantity)),
+      duplicateEvents: seen.duplicateEvents + c.duplicateEvents,
+      stripeDelta: floorUnits(after) - floorUnits(before),
     });
   }
+  const items = [...byItem.values()];
+  let delta = 0n;
+  const summary = { items: items.length, changed: 0, eventsScanned: 0, lateEvents: 0, duplicateEvents: 0, delta: '0', stripeDelta: 0 };
+  for (const i of items) {
+    if (i.delta !== '0' || i.eventsDelta !== 0) {
+      summary.changed++;
+      delta += toScaled(i.delta);
+    }
+    summary.eventsScanned += i.eventsScanned;
+    summary.lateEvents += i.lateEvents;
+    summary.duplicateEvents += i.duplicateEvents;
+    summary.stripeDelta += i.stripeDelta;
+  }
+  summary.delta = fromScaled(delta);
+  return { items, summary, correctionsWritten };
 }

@@ -16,11 +16,11 @@ const createdName = (s: string) =>
   /CREATE\s+(?:OR\s+REPLACE\s+)?(?:TABLE|MATERIALIZED\s+VIEW|VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?`?(\w+)`?/i.exec(withoutComments(s))?.[1];
 
 describe('migration sources', () => {
-  it('split into whole CREATE statements (no comment or string cuts one in two)', () => {
+  it('split into whole CREATE, ALTER TABLE or INSERT statements (no comment or string cuts one in two)', () => {
     for (const m of migrations) {
       const statements = splitStatements(m.sql);
       expect(statements.length, m.name).toBeGreaterThan(0);
-      for (const s of statements) expect(withoutComments(s), `${m.name}: ${s.slice(0, 80)}`).toMatch(/^(CREATE\s|\{\{distributed:)/);
+      for (const s of statements) expect(withoutComments(s), `${m.name}: ${s.slice(0, 80)}`).toMatch(/^(CREATE\s|ALTER TABLE\s|INSERT INTO\s|\{\{distributed:)/);
     }
   });
 
@@ -30,10 +30,16 @@ describe('migration sources', () => {
 });
 
 describe('cluster rendering (CLICKHOUSE_CLUSTER=main)', () => {
-  it('puts ON CLUSTER `main` on every CREATE and leaves no token behind', () => {
+  it('puts ON CLUSTER `main` on every CREATE and ALTER and leaves no token behind', () => {
     expect(allCluster.length).toBeGreaterThan(migrations.length);
     for (const { file, s } of allCluster) {
-      expect(withoutComments(s), file).toMatch(/^CREATE\s/);
+      expect(s, file).not.toContain('{{');
+      // A data statement runs once, on one node, through the Distributed tables (plain names).
+      if (/^INSERT INTO\s/.test(withoutComments(s))) {
+        expect(s, file).not.toMatch(/_local\b/);
+        continue;
+      }
+      expect(withoutComments(s), file).toMatch(/^(CREATE|ALTER TABLE)\s/);
       const header = withoutComments(s).split('(')[0]!.split('\n')[0]!;
       expect(header, `${file}: ${header}`).toMatch(/ ON CLUSTER `main`/);
       expect(s, file).not.toContain('{{');
@@ -113,6 +119,16 @@ describe('cluster rendering (CLICKHOUSE_CLUSTER=main)', () => {
   });
 });
 
+describe('ALTER statements', () => {
+  it('alter the per-shard tables on a cluster and the plain ones on a single node', () => {
+    const m = migrations.find((x) => x.name === 'add_time_projections')!;
+    const onCluster = cluster(m.sql);
+    expect(onCluster.length).toBeGreaterThan(0);
+    for (const s of onCluster) expect(withoutComments(s)).toMatch(/^ALTER TABLE (events|usage_hourly_counters)_local ON CLUSTER `main`\s/);
+    for (const s of single(m.sql)) expect(withoutComments(s)).toMatch(/^ALTER TABLE (events|usage_hourly_counters)\s/);
+  });
+});
+
 describe('single-node rendering', () => {
   const all = migrations.flatMap((m) => single(m.sql));
 
@@ -132,8 +148,8 @@ describe('single-node rendering', () => {
     expect(find('events')).toContain('ENGINE = ReplacingMergeTree(ingested_at)');
     expect(find('usage_hourly_counters')).toContain('ENGINE = SummingMergeTree((quantity, events))');
     expect(find('usage_period_counters_mv_events')).toMatch(/TO usage_period_counters AS[\s\S]*FROM events\b/);
-    // The Distributed statements are dropped, so each table is created exactly once.
-    const names = all.map(createdName);
+    // The Distributed statements are dropped, so each table is created exactly once (a view may be replaced).
+    const names = all.filter((s) => !/CREATE OR REPLACE VIEW/.test(s)).map(createdName).filter((n) => n !== undefined);
     expect(new Set(names).size).toBe(names.length);
   });
 });
