@@ -179,11 +179,17 @@ async function diffBreakdown(client: ClickHouseClient, tenantId: string, w: Repl
   const engineNoProjections = await timeIt(() => nullFormat(client, noProjections, params), n);
   const baselineEngine = await timeIt(() => nullFormat(client, baselineScanSql, params), n);
   const ctes: Record<string, Timing> = { stored: await timeIt(() => nullFormat(client, cteOnly(cells, 'stored'), params), n) };
+  ctes['stage_cells (cells into memory)'] = await timeIt(async () => {
+    await client.command({ query: loadSql('replay/drop_cells'), query_params: params });
+    await client.command({ query: loadSql('replay/stage_cells'), query_params: params });
+    return 0;
+  }, n);
   const items = loadSql('replay/items');
-  ctes['items (the report)'] = await timeIt(() => nullFormat(client, items, params), n);
+  ctes['items (the report, from the staged cells)'] = await timeIt(() => nullFormat(client, items, params), n);
   let parsed: unknown[] = [];
   const json = await timeIt(async () => (parsed = await jsonRows(client, items, params)).length, n);
   const zod = await timeIt(async () => z.array(diffItem).parse(parsed).length, n);
+  await client.command({ query: loadSql('replay/drop_cells'), query_params: params });
   const markSql = loadSql('replay/mark_replayed').replace(/^[\s\S]*?\nSELECT/, 'SELECT');
   const markSelect = await timeIt(() => nullFormat(client, markSql, params), n);
 

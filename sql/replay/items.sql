@@ -1,4 +1,4 @@
--- A replay's report of one hour-aligned window (replay_window_cells, sql/replay/window_cells.sql): one row per (metric,
+-- A replay's report of one hour-aligned window, from its staged cells (sql/replay/stage_cells.sql): one row per (metric,
 -- customer, period) with the item's local total now (before) and once the cells' corrections are written (after),
 -- events scanned (stored events, one per key), late events not yet counted, duplicates (events the counters hold
 -- beyond those stored: a row counted twice; measured against the counters, not raw rows, because merges collapse
@@ -38,9 +38,8 @@ WITH
       sum(late_quantity) AS item_late_quantity,
       sum(greatest(before_events - (after_events - late_events), 0)) AS item_duplicate_events,
       countIf(after_quantity != before_quantity OR after_events != before_events) AS item_corrections
-    FROM replay_window_cells(
-      tenantId = {tenantId:String}, metrics = {metrics:Array(String)}, customerRefs = {customerRefs:Array(String)},
-      start = {start:DateTime64(3, 'UTC')}, end = {end:DateTime64(3, 'UTC')})
+    FROM replay_cells
+    WHERE replay_id = {replayId:String}
     GROUP BY item_metric, item_customer, item_period
   )
 -- Stripe is sent whole units, so the push that follows an apply sends floor(after) - floor(before).

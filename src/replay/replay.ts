@@ -199,17 +199,18 @@ export class ReplayRunner {
       const diffed: DiffItem[] = [];
       let correctionsWritten = 0;
       if (req.mode === 'dry-run') {
-        diffed.push(...(await this.diff(req, window.startMs, window.endMs)));
+        diffed.push(...(await this.withCells(run.id, req, window.startMs, window.endMs, async (items) => items)));
       } else {
         const parts = chunks(window.startMs, window.endMs, this.opts.chunkMs);
         for (const [i, [start, end]] of parts.entries()) {
-          const written = await this.writer.exclusive(req.tenantId, async () => {
-            const chunkItems = await this.diff(req, start, end);
-            diffed.push(...chunkItems);
-            // Nothing is written before the run is on record as running.
-            await recorded;
-            return this.correct(run.id, req, chunkItems, start, end);
-          });
+          const written = await this.writer.exclusive(req.tenantId, () =>
+            this.withCells(run.id, req, start, end, async (chunkItems) => {
+              diffed.push(...chunkItems);
+              // Nothing is written before the run is on record as running.
+              await recorded;
+              return this.correct(run.id, req, chunkItems, start, end);
+            }),
+          );
           correctionsWritten += written;
           run.progress = (i + 1) / parts.length;
           if (i + 1 < parts.length) await this.record(run);
@@ -235,13 +236,22 @@ export class ReplayRunner {
     return run;
   }
 
-  /** The window's report: its items, from the diff computed inside the engine (replay_window_cells). */
-  private async diff(req: ReplayRequest, startMs: number, endMs: number): Promise<DiffItem[]> {
-    const rs = await this.client.query({ query: loadSql('replay/items'), query_params: windowParams(req, startMs, endMs), format: 'JSONEachRow' });
-    return z.array(diffItem).parse(await rs.json());
+  /**
+   * The window's cells, computed once into replay_cells, then `use`d (reported; for an apply, also written) and
+   * deleted. The report's items come back to the service; the cells themselves never do.
+   */
+  private async withCells<T>(replayId: string, req: ReplayRequest, startMs: number, endMs: number, use: (items: DiffItem[]) => Promise<T>): Promise<T> {
+    const params = { ...windowParams(req, startMs, endMs), replayId };
+    try {
+      await this.client.command({ query: loadSql('replay/stage_cells'), query_params: params });
+      const rs = await this.client.query({ query: loadSql('replay/items'), query_params: params, format: 'JSONEachRow' });
+      return await use(z.array(diffItem).parse(await rs.json()));
+    } finally {
+      await this.client.command({ query: loadSql('replay/drop_cells'), query_params: { replayId } });
+    }
   }
 
-  /** Writes the corrections of one chunk (both counters through one INSERT) and records its late events counted. */
+  /** Writes the corrections of one chunk's cells (both counters through one INSERT) and records its late events counted. */
   private async correct(replayId: string, req: ReplayRequest, items: DiffItem[], startMs: number, endMs: number): Promise<number> {
     const params = { ...windowParams(req, startMs, endMs), replayId };
     const corrections = items.reduce((n, c) => n + c.corrections, 0);

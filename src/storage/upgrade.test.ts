@@ -60,7 +60,7 @@ describe('upgrading a database with data', () => {
     );
     expect(new Set(parts.map((p) => p.name))).toEqual(new Set(['events_by_time', 'hourly_counters_by_time']));
     const params = { tenantId: 'up', metrics: ['calls'], customerRefs: [], start: '2026-11-20 00:00:00.000', end: '2026-11-21 00:00:00.000' };
-    const diff = loadSql('replay/items');
+    const diff = loadSql('replay/stage_cells').replace(/^[\s\S]*?\nSELECT/, 'SELECT');
     const plan = (await rows<{ explain: string }>(`EXPLAIN projections = 1 ${diff}`, { ...params, replayId: 'x' })).map((r) => r.explain).join('\n');
     expect(plan).toContain('events_by_time');
     expect(plan).toContain('hourly_counters_by_time');
@@ -77,6 +77,7 @@ describe('upgrading a database with data', () => {
       { idempotency_key: 'late-replayed', lateness: 'replayed' },
     ]);
     const params = { tenantId: 'up', metrics: ['calls'], customerRefs: [], start: '2026-11-20 00:00:00.000', end: '2026-11-21 00:00:00.000', replayId: 'rpl_up' };
+    await storage.jobs.command({ query: loadSql('replay/stage_cells'), query_params: params });
     const diff = await rows<{ lateEvents: number | string; eventsScanned: number | string }>(loadSql('replay/items'), params);
     expect(diff.map((d) => [Number(d.lateEvents), Number(d.eventsScanned)])).toEqual([[1, 3]]);
   });
