@@ -8,17 +8,18 @@
  *   inserted raw in 100,000-row blocks (the counters' materialized views fill as with ingest), then 10,000 late events
  *   spread over the last 24 h stored flagged beyond the lateness window (stored, not counted). ReplayRunner (built as
  *   src/service.ts builds it, chunk P1D) over resolveWindow('-PT24H', 'now'): dry-run (warm-up + median), apply
- *   (must count the 10,000), a second apply (must write nothing), a dry-run after the apply. Extra rounds (10,000
- *   new late events each) give more apply samples. Target: dry-run and apply <= 200 ms each (runbook bar 2 s).
+ *   (must count the 10,000), a second apply (must write nothing), a dry-run after the apply; then the same apply on
+ *   more tenants, each a copy of the 1M events with its own 10,000 late events (BENCH_APPLY_ROUNDS in all). The apply
+ *   figure is the median over them (the machine's speed varies from run to run). Target: dry-run and apply <= 200 ms
+ *   each (runbook bar 2 s).
  * Part B — tenant 'bench24': BENCH_EVENTS events all within the last 24 h; dry-run over -PT24H. Target <= 2 s.
  *   Baseline for A and B: the bare hourly aggregation of the window's events (no FINAL, no counters), fetched the
  *   same way (JSONEachRow through the client).
  *   Where the time goes: the runner's client is wrapped (bench/replay-probe.ts), so every figure is split into its
  *   statements (query, json(), inserts) and the time outside the client (zod, JS). Also the diff SQL engine-only,
  *   per CTE, JSON and zod on their own, and the SELECT of mark_replayed.
- *   What-ifs (not what src runs, labelled as such): the diff without the time projections (migration 0014),
- *   mark_replayed with nothing to mark, and an apply with REPLAY_CHUNK = P2D (the 25 h hour-widened window as one
- *   chunk).
+ *   What-ifs (not what src runs, labelled as such): the diff without the time projections (migration 0014), and
+ *   mark_replayed with nothing to mark.
  * Part C — tenant 'recon': 100,000 items (50,000 customers x current and previous period) across every table the
  *   comparison reads; sql/reconcile.sql timed through Reconciler.compare itself (warm-up + median of 5), against the
  *   bare aggregation of the same counters. Status counts are checked against the ones the seed computes with the
@@ -27,7 +28,7 @@
  * Part D — Stripe reads measured apart: event summaries of 1,000 items through the real stripe client against the
  *   in-process sandbox, 16 concurrent and raw, then through StripeLimiter at the sandbox's default rate (200/s).
  *
- * Environment: BENCH_EVENTS (1000000), BENCH_CUSTOMERS (5000), BENCH_LATE (10000), BENCH_APPLY_ROUNDS (3),
+ * Environment: BENCH_EVENTS (1000000), BENCH_CUSTOMERS (5000), BENCH_LATE (10000), BENCH_APPLY_ROUNDS (5),
  * BENCH_RUNS (5), BENCH_RECON_CUSTOMERS (50000), BENCH_STRIPE_READS (1000; 0 skips part D), BENCH_SKIP_B=1,
  * BENCH_KEEP=1 keeps the data directory.
  */
@@ -66,7 +67,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const totalEvents = env('BENCH_EVENTS', 1_000_000);
 const customers = env('BENCH_CUSTOMERS', 5000);
 const lateEvents = env('BENCH_LATE', 10_000);
-const applyRounds = Math.max(1, env('BENCH_APPLY_ROUNDS', 3));
+const applyRounds = Math.max(1, env('BENCH_APPLY_ROUNDS', 5));
 const runs = Math.max(1, env('BENCH_RUNS', 5));
 
 /** Median of BENCH_RUNS timed calls after a warm-up. */
@@ -278,17 +279,26 @@ async function partA(storage: Storage, r: Replay) {
   let dryAfter: Timing | undefined;
   let markEmpty: { src: Timing } | undefined;
   for (let round = 0; round < applyRounds; round++) {
+    // Every round is the same scenario on its own tenant: a copy of the 1M events and 10,000 new late events. (On one
+    // tenant, each round would add 10,000 events to the window and diff a larger one than the round before.)
+    const roundTenant = round === 0 ? tenantId : `${tenantId}_r${round + 1}`;
     if (round > 0) {
-      await insertEvents(client, eventRows(lateSpec(round)));
+      await client.command({
+        query: `INSERT INTO events (tenant_id, idempotency_key, metric, customer_ref, resource_id, quantity, ts, period, meta, source, payload_hash, beyond_window, ingested_at)
+          SELECT {to:String}, idempotency_key, metric, customer_ref, resource_id, quantity, ts, period, meta, source, payload_hash, beyond_window, ingested_at
+          FROM events WHERE tenant_id = {from:String} AND beyond_window = 0`,
+        query_params: { from: tenantId, to: roundTenant },
+      });
+      await insertEvents(client, eventRows({ ...lateSpec(round), tenantId: roundTenant }));
       await settleMerges(client);
     }
-    const apply = await timedReplay(r, tenantId, 'apply', w);
+    const apply = await timedReplay(r, roundTenant, 'apply', w);
     const ar = apply.run.result!;
     check(`A: apply round ${round + 1} counts the ${fmt(lateEvents)} late events`, ar.summary.lateEvents === lateEvents, `${ar.summary.lateEvents}`);
     check(`A: apply round ${round + 1} writes corrections`, ar.correctionsWritten > 0);
-    const again = await timedReplay(r, tenantId, 'apply', w);
+    const again = await timedReplay(r, roundTenant, 'apply', w);
     check(`A: second apply of round ${round + 1} writes nothing`, again.run.result!.correctionsWritten === 0 && again.run.result!.summary.lateEvents === 0, JSON.stringify(again.run.result!.summary));
-    const match = await countersMatch(client, tenantId, w);
+    const match = await countersMatch(client, roundTenant, w);
     check(`A: counters match events FINAL after round ${round + 1}`, match.ok, match.detail);
     let dryAfterMs = NaN;
     if (round === 0) {
@@ -311,22 +321,8 @@ async function partA(storage: Storage, r: Replay) {
       applySteps: apply.steps,
       secondApplySteps: again.steps,
     });
-    log(`part A: round ${round + 1}: apply ${ms(apply.ms)} (${fmt(ar.correctionsWritten)} corrections), again ${ms(again.ms)}`);
+    log(`part A: round ${round + 1} ('${roundTenant}'): apply ${ms(apply.ms)} (${fmt(ar.correctionsWritten)} corrections), again ${ms(again.ms)}`);
   }
-
-  // What-if (configuration, not code): REPLAY_CHUNK = P2D, so the hour-widened 25 h window is one chunk, not 24 h + 1 h.
-  log('part A: what-if round with REPLAY_CHUNK = P2D');
-  await insertEvents(client, eventRows(lateSpec(applyRounds)));
-  await settleMerges(client);
-  const oneChunkRunner: Replay = (() => {
-    const probe = new Probe();
-    const runner = new ReplayRunner(probe.wrap(storage.replay), probe.wrap(storage.api), r.writer, createMetrics(), createLogger('warn'), { chunkMs: 2 * dayMs });
-    return { runner, writer: r.writer, probe };
-  })();
-  const oneChunk = await timedReplay(oneChunkRunner, tenantId, 'apply', w);
-  const oneChunkAgain = await timedReplay(oneChunkRunner, tenantId, 'apply', w);
-  check('A: one-chunk apply counts the late events', oneChunk.run.result!.summary.lateEvents === lateEvents, `${oneChunk.run.result!.summary.lateEvents}`);
-  check('A: one-chunk second apply writes nothing', oneChunkAgain.run.result!.correctionsWritten === 0);
 
   const r1 = rounds[0]!;
   section(`Part A: replay of the last 24 h, tenant '${tenantId}': ${fmt(totalEvents)} events over 30 days + ${fmt(lateEvents)} late`);
@@ -344,25 +340,24 @@ async function partA(storage: Storage, r: Replay) {
   );
   line('  statements of a median dry-run', stepsText(dry.steps));
   printBreakdown(breakdown);
+  // The figure is the median over the rounds (each the same scenario on its own tenant): one apply is one sample on
+  // a machine whose speed varies from run to run.
+  const applyMedian = median(rounds.map((q) => q.applyMs));
   line(
-    'Apply, start to done (round 1)',
-    `${ms(r1.applyMs)} = ${x(ratio(r1.applyMs, baseline.medianMs))} baseline; ${fmt(r1.lateEvents)} late events counted, ${fmt(r1.correctionsWritten)} corrections, ` +
-      `${fmt(r1.changedItems)} items changed; ${verdict(r1.applyMs, targets.replayWindowMs)} (<= ${ms(targets.replayWindowMs)}), runbook bar ${verdict(r1.applyMs, targets.runbookMs)}`,
+    `Apply, start to done (median of ${rounds.length} rounds)`,
+    `${ms(applyMedian)} = ${x(ratio(applyMedian, baseline.medianMs))} baseline (round 1 ${ms(r1.applyMs)}); ${fmt(r1.lateEvents)} late events counted, ${fmt(r1.correctionsWritten)} corrections, ` +
+      `${fmt(r1.changedItems)} items changed (round 1); ${verdict(applyMedian, targets.replayWindowMs)} (<= ${ms(targets.replayWindowMs)}), runbook bar ${verdict(applyMedian, targets.runbookMs)}`,
   );
-  line('  statements of the apply', stepsText(r1.applySteps));
+  line('  statements of the apply (round 1)', stepsText(r1.applySteps));
   line('Second apply (idempotent, round 1)', `${ms(r1.secondApplyMs)} = ${x(ratio(r1.secondApplyMs, baseline.medianMs))} baseline; ${r1.secondCorrections} corrections written`);
   line('  statements of the second apply', stepsText(r1.secondApplySteps));
   if (markEmpty) {
     line('  mark_replayed with nothing to mark', ms(markEmpty.src.medianMs));
   }
-  line(
-    'What-if: REPLAY_CHUNK = P2D (one chunk), apply',
-    `${ms(oneChunk.ms)} = ${x(ratio(oneChunk.ms, baseline.medianMs))} baseline; second apply ${ms(oneChunkAgain.ms)}; statements: ${stepsText(oneChunk.steps)}`,
-  );
-  if (dryAfter) line('Dry-run after the apply', `${ms(dryAfter.medianMs)} = ${x(ratio(dryAfter.medianMs, baseline.medianMs))} baseline (median of 3; the window now holds replayed versions too)`);
+  if (dryAfter) line('Dry-run after the apply', `${ms(dryAfter.medianMs)} = ${x(ratio(dryAfter.medianMs, baseline.medianMs))} baseline (median of 3; its late events now recorded as replayed)`);
   if (rounds.length > 1) {
     line(
-      `All ${rounds.length} rounds (${fmt(lateEvents)} new late events each)`,
+      `All ${rounds.length} rounds (each on its own copy of the tenant)`,
       `apply ${rounds.map((q) => ms(q.applyMs)).join(', ')} (median ${ms(median(rounds.map((q) => q.applyMs)))}); ` +
         `second apply ${rounds.map((q) => ms(q.secondApplyMs)).join(', ')}`,
     );
@@ -374,10 +369,9 @@ async function partA(storage: Storage, r: Replay) {
     baseline,
     dryRun: { ...dry.timing, summary: s, ratioToBaseline: ratio(dry.timing.medianMs, baseline.medianMs), pass: dry.timing.medianMs <= targets.replayWindowMs, steps: dry.steps },
     breakdown,
-    apply: { ms: r1.applyMs, ratioToBaseline: ratio(r1.applyMs, baseline.medianMs), pass: r1.applyMs <= targets.replayWindowMs, medianOfRounds: median(rounds.map((q) => q.applyMs)) },
+    apply: { medianMs: applyMedian, firstRoundMs: r1.applyMs, ratioToBaseline: ratio(applyMedian, baseline.medianMs), pass: applyMedian <= targets.replayWindowMs },
     secondApply: { ms: r1.secondApplyMs, ratioToBaseline: ratio(r1.secondApplyMs, baseline.medianMs) },
     markReplayedNothingToMark: markEmpty,
-    whatIfOneChunk: { applyMs: oneChunk.ms, secondApplyMs: oneChunkAgain.ms, steps: oneChunk.steps, secondSteps: oneChunkAgain.steps },
     dryRunAfterApply: dryAfter,
     rounds,
   };
@@ -495,7 +489,7 @@ async function partC(storage: Storage) {
   const engine = await timeIt(() => nullFormat(client, sql, params), 3);
   const json = await timeIt(async () => (await jsonRows(client, sql, params)).length, 3);
   const ctes: Record<string, Timing> = {};
-  for (const name of ['local_totals', 'pushed_ledger', 'keys', 'reported', 'intents', 'late', 'replayed', 'adjusted', 'mapped', 'compared']) {
+  for (const name of ['facts', 'mapped', 'compared']) {
     ctes[name] = await timeIt(() => nullFormat(client, cteOnly(sql, name), params), 3);
   }
   const baselineEngine = await timeIt(() => nullFormat(client, baselineSql, { tenantId }), 3);
@@ -631,7 +625,7 @@ async function main() {
     line('Total runtime', `${fmt(totalSeconds, 0)} s`);
 
     section('Targets');
-    const targetLines: Array<[string, number, number]> = [[`A dry-run of the 24 h window (<= ${targets.replayWindowMs} ms)`, a.dryRun.medianMs, targets.replayWindowMs], [`A apply of the 24 h window (<= ${targets.replayWindowMs} ms)`, a.apply.ms, targets.replayWindowMs]];
+    const targetLines: Array<[string, number, number]> = [[`A dry-run of the 24 h window (<= ${targets.replayWindowMs} ms)`, a.dryRun.medianMs, targets.replayWindowMs], [`A apply of the 24 h window, median of rounds (<= ${targets.replayWindowMs} ms)`, a.apply.medianMs, targets.replayWindowMs]];
     if (b) targetLines.push([`B dry-run over 24 h of ${fmt(totalEvents)} events (<= ${targets.replay24hMs} ms)`, b.dryRun.medianMs, targets.replay24hMs]);
     if (c) targetLines.push([`C reconciliation SQL over ${fmt(c.compare.rows)} items (<= ${targets.reconMs} ms)`, c.compare.medianMs, targets.reconMs]);
     for (const [k, v, t] of targetLines) line(k, `${ms(v)} ${verdict(v, t)}`);

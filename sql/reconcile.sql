@@ -9,101 +9,126 @@
 -- is the push job's to close, unless that push failed and the gap is beyond epsilon); aligned (Stripe differs from
 -- what it acknowledged by at most epsilon: re-base the ledger on S); drift (beyond epsilon: flag, change nothing).
 WITH
-  local_totals AS (
-    SELECT metric, customer_ref, period, sum(quantity) AS local_total
+  -- Every row that says something about an item, side by side, summed per item below (one GROUP BY instead of
+  -- joining seven aggregations: 100,000 items, 340 -> 150 ms measured). An item exists when it has local usage or a
+  -- push ledger row; the other sources only describe it.
+  facts AS (
+    SELECT
+      metric, customer_ref, period,
+      sum(local_part) AS local_total,
+      max(is_local) AS has_local,
+      anyIf(pushed_part, is_pushed) AS pushed_total,
+      anyIf(pushed_at_part, is_pushed) AS pushed_at,
+      max(is_pushed) AS has_pushed,
+      anyIf(stripe_part, is_reported) AS stripe_total,
+      anyIf(reported_customer_part, is_reported) AS reported_customer,
+      sum(pending_part) AS pending_intents,
+      sum(failed_part) AS failed_intents,
+      argMaxIf(error_part, error_at, failed_part > 0) AS failed_error,
+      sum(late_part) AS late_events,
+      sum(late_quantity_part) AS late_quantity,
+      sum(duplicates_part) AS duplicates_removed,
+      sum(adjustment_part) AS adjustments,
+      sum(adjustment_total_part) AS adjustments_total
     FROM (
-      SELECT metric, customer_ref, period, quantity FROM usage_period_counters
+      -- Local usage: period counters...
+      SELECT metric, customer_ref, period,
+        quantity AS local_part, 1 AS is_local, toInt64(0) AS pushed_part, toDateTime64(0, 3, 'UTC') AS pushed_at_part, 0 AS is_pushed,
+        toDecimal128(0, 6) AS stripe_part, '' AS reported_customer_part, 0 AS is_reported,
+        0 AS pending_part, 0 AS failed_part, '' AS error_part, toDateTime64(0, 3, 'UTC') AS error_at,
+        0 AS late_part, toDecimal128(0, 6) AS late_quantity_part, toInt64(0) AS duplicates_part,
+        0 AS adjustment_part, toDecimal128(0, 6) AS adjustment_total_part
+      FROM usage_period_counters
       WHERE tenant_id = {tenantId:String} AND period IN {periods:Array(String)} AND ({metric:String} = '' OR metric = {metric:String})
       UNION ALL
-      SELECT metric, customer_ref, period, delta AS quantity FROM adjustments FINAL
+      -- ...and approved adjustments that count as usage (a reconciliation alignment only re-bases the push ledger).
+      SELECT metric, customer_ref, period,
+        delta, 1, 0, toDateTime64(0, 3, 'UTC'), 0,
+        0, '', 0,
+        0, 0, '', toDateTime64(0, 3, 'UTC'),
+        0, 0, 0,
+        1, delta
+      FROM adjustments FINAL
       WHERE tenant_id = {tenantId:String} AND period IN {periods:Array(String)} AND ({metric:String} = '' OR metric = {metric:String})
         AND approved_by != '' AND reason != 'reconciliation'
-    )
-    GROUP BY metric, customer_ref, period
-  ),
-  pushed_ledger AS (
-    SELECT metric, customer_ref, period, pushed_total, updated_at AS pushed_at
-    FROM pushed_totals FINAL
-    WHERE tenant_id = {tenantId:String} AND period IN {periods:Array(String)} AND ({metric:String} = '' OR metric = {metric:String})
-  ),
-  keys AS (
-    SELECT metric, customer_ref, period FROM local_totals
-    UNION DISTINCT
-    SELECT metric, customer_ref, period FROM pushed_ledger
-  ),
-  reported AS (
-    SELECT metric, customer_ref, period, stripe_total, stripe_customer_id AS reported_customer
-    FROM stripe_reported_totals
-    WHERE tenant_id = {tenantId:String} AND run_id = {runId:String}
-  ),
-  intents AS (
-    SELECT metric, customer_ref, period,
-      countIf(status = 'pending') AS pending_intents,
-      countIf(status IN ('failed', 'stuck')) AS failed_intents,
-      argMaxIf(last_error, updated_at, status IN ('failed', 'stuck')) AS failed_error
-    FROM push_log FINAL
-    WHERE tenant_id = {tenantId:String} AND period IN {periods:Array(String)}
-    GROUP BY metric, customer_ref, period
-  ),
-  late AS (
-    -- Events stored beyond the lateness window that no replay has counted yet (replayed_events).
-    SELECT metric, customer_ref, period, count() AS late_events, sum(quantity) AS late_quantity
-    FROM (
-      SELECT metric, customer_ref, period, idempotency_key, argMax(quantity, ingested_at) AS quantity
+      UNION ALL
+      -- What Stripe acknowledged (push ledger).
+      SELECT metric, customer_ref, period,
+        0, 0, pushed_total, updated_at, 1,
+        0, '', 0,
+        0, 0, '', toDateTime64(0, 3, 'UTC'),
+        0, 0, 0,
+        0, 0
+      FROM pushed_totals FINAL
+      WHERE tenant_id = {tenantId:String} AND period IN {periods:Array(String)} AND ({metric:String} = '' OR metric = {metric:String})
+      UNION ALL
+      -- What Stripe reported in this run.
+      SELECT metric, customer_ref, period,
+        0, 0, 0, toDateTime64(0, 3, 'UTC'), 0,
+        stripe_total, stripe_customer_id, 1,
+        0, 0, '', toDateTime64(0, 3, 'UTC'),
+        0, 0, 0,
+        0, 0
+      FROM stripe_reported_totals
+      WHERE tenant_id = {tenantId:String} AND run_id = {runId:String}
+      UNION ALL
+      -- Push intents still pending, and failed ones with Stripe's error.
+      SELECT metric, customer_ref, period,
+        0, 0, 0, toDateTime64(0, 3, 'UTC'), 0,
+        0, '', 0,
+        status = 'pending', status IN ('failed', 'stuck'), last_error, updated_at,
+        0, 0, 0,
+        0, 0
+      FROM push_log FINAL
+      WHERE tenant_id = {tenantId:String} AND period IN {periods:Array(String)}
+      UNION ALL
+      -- Events stored beyond the lateness window that no replay has counted yet (replayed_events), one per key.
+      SELECT metric, customer_ref, period,
+        0, 0, 0, toDateTime64(0, 3, 'UTC'), 0,
+        0, '', 0,
+        0, 0, '', toDateTime64(0, 3, 'UTC'),
+        1, quantity, 0,
+        0, 0
       FROM events
-      WHERE tenant_id = {tenantId:String} AND ts >= {since:DateTime64(3, 'UTC')} AND beyond_window != 0
-        AND period IN {periods:Array(String)}
+      PREWHERE tenant_id = {tenantId:String} AND ts >= {since:DateTime64(3, 'UTC')} AND beyond_window != 0
+      WHERE period IN {periods:Array(String)}
         AND idempotency_key NOT IN (
           SELECT idempotency_key FROM replayed_events WHERE tenant_id = {tenantId:String} AND ts >= {since:DateTime64(3, 'UTC')}
         )
-      GROUP BY metric, customer_ref, period, idempotency_key
+      LIMIT 1 BY idempotency_key
+      UNION ALL
+      -- Duplicates replay removed from the counters (negative event corrections).
+      SELECT metric, customer_ref, period,
+        0, 0, 0, toDateTime64(0, 3, 'UTC'), 0,
+        0, '', 0,
+        0, 0, '', toDateTime64(0, 3, 'UTC'),
+        0, 0, if(events < 0, -events, 0),
+        0, 0
+      FROM counter_corrections
+      WHERE tenant_id = {tenantId:String} AND period IN {periods:Array(String)}
     )
     GROUP BY metric, customer_ref, period
-  ),
-  replayed AS (
-    SELECT metric, customer_ref, period, toInt64(-sumIf(events, events < 0)) AS duplicates_removed
-    FROM counter_corrections
-    WHERE tenant_id = {tenantId:String} AND period IN {periods:Array(String)}
-    GROUP BY metric, customer_ref, period
-  ),
-  adjusted AS (
-    SELECT metric, customer_ref, period, count() AS adjustments, sum(delta) AS adjustments_total
-    FROM adjustments FINAL
-    WHERE tenant_id = {tenantId:String} AND period IN {periods:Array(String)} AND approved_by != '' AND reason != 'reconciliation'
-    GROUP BY metric, customer_ref, period
+    HAVING has_local OR has_pushed
   ),
   mapped AS (
-    SELECT k.metric AS item_metric, k.customer_ref AS item_customer, k.period AS item_period,
-      l.local_total AS local_total, p.pushed_total AS pushed_total, p.pushed_at AS pushed_at,
+    SELECT f.*, f.metric AS item_metric, f.customer_ref AS item_customer, f.period AS item_period,
       m.meter_id AS meter_id, m.active AS mapping_active, c.stripe_customer_id AS stripe_customer_id
-    FROM keys AS k
-    LEFT JOIN local_totals AS l ON l.metric = k.metric AND l.customer_ref = k.customer_ref AND l.period = k.period
-    LEFT JOIN pushed_ledger AS p ON p.metric = k.metric AND p.customer_ref = k.customer_ref AND p.period = k.period
+    FROM facts AS f
     LEFT JOIN (SELECT metric, meter_id, active FROM price_mappings FINAL WHERE tenant_id = {tenantId:String} AND deleted = 0) AS m
-      ON m.metric = k.metric
+      ON m.metric = f.metric
     LEFT JOIN (SELECT customer_ref, stripe_customer_id FROM customer_mappings FINAL WHERE tenant_id = {tenantId:String} AND deleted = 0) AS c
-      ON c.customer_ref = k.customer_ref
+      ON c.customer_ref = f.customer_ref
   ),
   compared AS (
     SELECT
       mapped.*,
-      r.stripe_total AS stripe_total,
-      r.reported_customer != '' AS reported,
+      reported_customer != '' AS reported,
       toInt128(floor(local_total)) - pushed_total AS pending,
-      if(reported, local_total - r.stripe_total, NULL) AS diff_abs,
-      if(reported, toFloat64(abs(local_total - r.stripe_total)) / greatest(toFloat64(abs(local_total)), 1), NULL) AS diff_pct,
-      i.pending_intents > 0 OR pushed_at > now64(3) - toIntervalSecond({settleSeconds:UInt32}) AS in_flight,
-      i.failed_intents > 0 AS push_failed,
-      i.failed_error AS failed_error,
-      lt.late_events AS late_events, lt.late_quantity AS late_quantity,
-      rp.duplicates_removed AS duplicates_removed,
-      a.adjustments AS adjustments, a.adjustments_total AS adjustments_total
+      if(reported, local_total - stripe_total, NULL) AS diff_abs,
+      if(reported, toFloat64(abs(local_total - stripe_total)) / greatest(toFloat64(abs(local_total)), 1), NULL) AS diff_pct,
+      pending_intents > 0 OR pushed_at > now64(3) - toIntervalSecond({settleSeconds:UInt32}) AS in_flight,
+      failed_intents > 0 AS push_failed
     FROM mapped
-    LEFT JOIN reported AS r ON r.metric = item_metric AND r.customer_ref = item_customer AND r.period = item_period
-    LEFT JOIN intents AS i ON i.metric = item_metric AND i.customer_ref = item_customer AND i.period = item_period
-    LEFT JOIN late AS lt ON lt.metric = item_metric AND lt.customer_ref = item_customer AND lt.period = item_period
-    LEFT JOIN replayed AS rp ON rp.metric = item_metric AND rp.customer_ref = item_customer AND rp.period = item_period
-    LEFT JOIN adjusted AS a ON a.metric = item_metric AND a.customer_ref = item_customer AND a.period = item_period
   )
 SELECT
   item_metric AS metric,
