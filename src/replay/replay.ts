@@ -128,8 +128,8 @@ export type ReplayOptions = { chunkMs: number };
 const floorUnits = (v: bigint) => Number(v >= 0n ? v / 1_000_000n : -((-v + 999_999n) / 1_000_000n));
 
 /**
- * Re-aggregation: counters of a window are recomputed from the stored events (newest version per key, flagged late
- * events included) and the difference is written as counter corrections. Apply holds the tenant's ingest
+ * Re-aggregation: counters of a window are recomputed from the stored events (one row per idempotency key, late
+ * events stored beyond the lateness window included) and the difference is written as counter corrections. Apply holds the tenant's ingest
  * (IngestWriter.exclusive) while it diffs and writes each chunk, so events arriving meanwhile are either in the diff
  * or counted after it, never both; running it twice changes nothing the second time. Applies are serialised per
  * tenant. `client` runs the diffs and corrections; `records` writes and reads the run rows (replay_runs) and the late
@@ -199,17 +199,28 @@ export class ReplayRunner {
       const diffed: DiffItem[] = [];
       let correctionsWritten = 0;
       if (req.mode === 'dry-run') {
-        diffed.push(...(await this.withCells(run.id, req, window.startMs, window.endMs, async (items) => items)));
+        diffed.push(...(await this.withCells({ ...windowParams(req, window.startMs, window.endMs), replayId: run.id }, async (items) => items)));
       } else {
         const parts = chunks(window.startMs, window.endMs, this.opts.chunkMs);
         for (const [i, [start, end]] of parts.entries()) {
+          const params = { ...windowParams(req, start, end), replayId: run.id };
           const written = await this.writer.exclusive(req.tenantId, () =>
-            this.withCells(run.id, req, start, end, async (chunkItems) => {
-              diffed.push(...chunkItems);
-              // Nothing is written before the run is on record as running.
-              await recorded;
-              return this.correct(run.id, req, chunkItems, start, end);
-            }),
+            this.withCells(
+              params,
+              async (chunkItems) => {
+                diffed.push(...chunkItems);
+                // Nothing is written before the run is on record as running.
+                await recorded;
+                const corrections = chunkItems.reduce((n, c) => n + c.corrections, 0);
+                if (corrections > 0) await this.client.command({ query: loadSql('replay/write_corrections'), query_params: params });
+                return corrections;
+              },
+              // Meanwhile, on the records connection: the window's late events, recorded as counted by this replay.
+              async () => {
+                await recorded;
+                await this.records.command({ query: loadSql('replay/mark_replayed'), query_params: params });
+              },
+            ),
           );
           correctionsWritten += written;
           run.progress = (i + 1) / parts.length;
@@ -238,32 +249,30 @@ export class ReplayRunner {
 
   /**
    * The window's cells, computed once into replay_cells, then `use`d (reported; for an apply, also written) and
-   * deleted. The report's items come back to the service; the cells themselves never do.
+   * deleted. The report's items come back to the service; the cells themselves never do. `alongside` starts once
+   * the cells are staged and runs on another connection while they are used (it must not read what `use` writes).
+   * For an apply that is recording the late events counted: it reads events and replayed_events, which the cells
+   * already took their late flags from. Both writes are idempotent: if either fails, the run fails and re-running
+   * it finishes the other.
    */
-  private async withCells<T>(replayId: string, req: ReplayRequest, startMs: number, endMs: number, use: (items: DiffItem[]) => Promise<T>): Promise<T> {
-    const params = { ...windowParams(req, startMs, endMs), replayId };
+  private async withCells<T>(params: ReturnType<typeof windowParams> & { replayId: string }, use: (items: DiffItem[]) => Promise<T>, alongside?: () => Promise<void>): Promise<T> {
+    let side: Promise<void> | undefined;
     try {
       await this.client.command({ query: loadSql('replay/stage_cells'), query_params: params });
+      side = alongside?.();
+      side?.catch(() => undefined);
       const rs = await this.client.query({ query: loadSql('replay/items'), query_params: params, format: 'JSONEachRow' });
-      return await use(z.array(diffItem).parse(await rs.json()));
+      const out = await use(z.array(diffItem).parse(await rs.json()));
+      await side;
+      return out;
     } finally {
-      await this.client.command({ query: loadSql('replay/drop_cells'), query_params: { replayId } });
+      // Never return (and let the caller release the tenant's ingest) with a write still running.
+      await side?.catch(() => undefined);
+      // A failure here must not hide the replay's own outcome; the rows only take memory until a restart.
+      await this.client
+        .command({ query: loadSql('replay/drop_cells'), query_params: { replayId: params.replayId } })
+        .catch((err: unknown) => this.log.warn({ err, replayId: params.replayId }, 'deleting the replay cells failed'));
     }
-  }
-
-  /**
-   * Writes the corrections of one chunk's cells (both counters through one INSERT) and, at the same time on the
-   * records connection, records its late events counted (measured: 15-20 ms less than one after the other). Both are
-   * idempotent: if one fails, the run fails and re-running it finishes the other.
-   */
-  private async correct(replayId: string, req: ReplayRequest, items: DiffItem[], startMs: number, endMs: number): Promise<number> {
-    const params = { ...windowParams(req, startMs, endMs), replayId };
-    const corrections = items.reduce((n, c) => n + c.corrections, 0);
-    await Promise.all([
-      corrections > 0 ? this.client.command({ query: loadSql('replay/write_corrections'), query_params: params }) : undefined,
-      items.some((c) => c.lateEvents > 0) ? this.records.command({ query: loadSql('replay/mark_replayed'), query_params: params }) : undefined,
-    ]);
-    return corrections;
   }
 
   async get(tenantId: string | null, id: string): Promise<ReplayRun | undefined> {
