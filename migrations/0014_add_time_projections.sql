@@ -4,7 +4,7 @@
 -- (tenant_id, time), a window is a few granules. Queries reading without FINAL and only these columns use them on
 -- their own (FINAL cannot use a projection: replay de-duplicates by key itself, see sql/replay/window_cells.sql).
 -- Events keep what the diff and the late-event lookups read, not meta or payload_hash. Measured on the ingest
--- benchmark: HTTP ingest unchanged (32.3k events/s), events on disk 57 -> 114 bytes/event (mostly the idempotency
+-- benchmark: HTTP ingest no slower (30.8k -> 32.2k events/s), events on disk 57 -> 111 bytes/event (mostly the idempotency
 -- keys, which replay needs to count each event once). Dropping the projection makes replay read whole months again
 -- and changes nothing else.
 -- Merges replace (events) or sum (counters) rows; 'rebuild' re-derives a merged part's projection from its rows
