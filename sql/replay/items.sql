@@ -1,8 +1,8 @@
--- A replay's report of one hour-aligned window, from its staged cells (sql/replay/stage_cells.sql): one row per (metric,
--- customer, period) with the item's local total now (before) and once the cells' corrections are written (after),
--- events scanned (stored events, one per key), late events not yet counted, duplicates (events the counters hold
--- beyond those stored: a row counted twice; measured against the counters, not raw rows, because merges collapse
--- duplicate rows at any time), and how many hour cells need a correction.
+-- A replay's report of one hour-aligned window, from its staged cells (sql/replay/stage_cells.sql): one row per
+-- (metric, customer, period) with the item's local total now (before) and once the cells' corrections are written
+-- (after), events scanned (stored events, one per key), late events not yet counted, duplicates (events the counters
+-- hold beyond those stored: a row counted twice; measured against the counters, not raw rows, because merges
+-- collapse duplicate rows at any time), and how many hour cells need a correction.
 WITH
   -- Local totals (period counters + approved adjustments that count as usage) of the periods the window can touch:
   -- its UTC months widened by a day either side, for tenants whose zone moves a period boundary.
