@@ -255,7 +255,11 @@ export class ReplayRunner {
    * already took their late flags from. Both writes are idempotent: if either fails, the run fails and re-running
    * it finishes the other.
    */
-  private async withCells<T>(params: ReturnType<typeof windowParams> & { replayId: string }, use: (items: DiffItem[]) => Promise<T>, alongside?: () => Promise<void>): Promise<T> {
+  private async withCells<T>(
+    params: ReturnType<typeof windowParams> & { replayId: string },
+    use: (items: DiffItem[]) => Promise<T>,
+    alongside?: () => Promise<void>,
+  ): Promise<T> {
     let side: Promise<void> | undefined;
     try {
       await this.client.command({ query: loadSql('replay/stage_cells'), query_params: params });
@@ -292,7 +296,8 @@ export class ReplayRunner {
     const rs = await this.records.query({ query: loadSql('replay/running_runs'), format: 'JSONEachRow' });
     const runs = z.array(runRow).parse(await rs.json()).map(fromRow);
     for (const run of runs) {
-      await this.record({ ...run, status: 'interrupted', error: 'the process stopped during this replay; re-run it (idempotent)', finishedAt: new Date().toISOString() });
+      const error = 'the process stopped during this replay; re-run it (idempotent)';
+      await this.record({ ...run, status: 'interrupted', error, finishedAt: new Date().toISOString() });
     }
     return runs.length;
   }
