@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type Stripe from 'stripe';
 import { z } from 'zod';
+import { chInt } from '../storage/schema.js';
 import { approve, type AdjustmentDeps } from '../adjustments/lifecycle.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -15,7 +16,6 @@ import { toClickHouseTime } from '../storage/time.js';
 export const reconStatuses = ['ok', 'aligned', 'drift', 'unmapped', 'unpushable'] as const;
 export type ReconStatus = (typeof reconStatuses)[number];
 
-const int = z.union([z.number(), z.string()]).transform(Number);
 const nullableText = z.string().nullable();
 const compared = z.object({
   metric: z.string(),
@@ -24,18 +24,18 @@ const compared = z.object({
   period: z.string(),
   local: z.string(),
   stripe: nullableText,
-  pushed: int,
-  pending: int,
+  pushed: chInt,
+  pending: chInt,
   diffAbs: nullableText,
   diffPct: z.number().nullable(),
   status: z.enum(reconStatuses),
-  inFlight: int.transform(Boolean),
-  pushFailed: int.transform(Boolean),
+  inFlight: chInt.transform(Boolean),
+  pushFailed: chInt.transform(Boolean),
   pushError: z.string(),
-  lateEvents: int,
+  lateEvents: chInt,
   lateQuantity: z.string(),
-  duplicatesRemovedByReplay: int,
-  adjustments: int,
+  duplicatesRemovedByReplay: chInt,
+  adjustments: chInt,
   adjustmentsTotal: z.string(),
 });
 type Compared = z.infer<typeof compared>;
@@ -101,12 +101,12 @@ const reportRow = z.object({
   period: z.string(),
   local: z.string(),
   stripe: nullableText,
-  pushed: int,
-  pending: int,
+  pushed: chInt,
+  pending: chInt,
   diff_abs: nullableText,
   diff_pct: z.number().nullable(),
   status: z.enum(reconStatuses),
-  lateCount: int,
+  lateCount: chInt,
   lateQuantity: z.string(),
   causes: z.string(),
   adjustmentId: z.string(),

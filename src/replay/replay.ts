@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { z } from 'zod';
+import { chInt } from '../storage/schema.js';
 import { fromScaled, toScaled } from '../counters/decimal.js';
 import type { IngestWriter } from '../ingest/writer.js';
 import { toClickHouseTime } from '../storage/time.js';
@@ -20,7 +21,6 @@ export type ReplayRequest = {
   mode: ReplayMode;
 };
 
-const int = z.union([z.number(), z.string()]).transform(Number);
 /**
  * One (metric, customer, period) of a diffed window (sql/replay/items.sql): the item's local total before and after,
  * what the replay changes and finds, and how many of its hour cells need a counter correction.
@@ -32,13 +32,13 @@ export const diffItem = z.object({
   before: z.string(),
   after: z.string(),
   delta: z.string(),
-  eventsDelta: int,
-  eventsScanned: int,
-  lateEvents: int,
+  eventsDelta: chInt,
+  eventsScanned: chInt,
+  lateEvents: chInt,
   lateQuantity: z.string(),
-  duplicateEvents: int,
-  stripeDelta: int,
-  corrections: int,
+  duplicateEvents: chInt,
+  stripeDelta: chInt,
+  corrections: chInt,
 });
 type DiffItem = z.infer<typeof diffItem>;
 

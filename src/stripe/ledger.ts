@@ -1,10 +1,10 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { z } from 'zod';
+import { chInt } from '../storage/schema.js';
 import { loadSql } from '../storage/sql.js';
 import { nextVersion } from '../storage/version.js';
 import { toClickHouseTime } from '../storage/time.js';
 
-const int = z.union([z.number(), z.string()]).transform(Number);
 
 export const pushItem = z.object({
   tenantId: z.string(),
@@ -12,13 +12,13 @@ export const pushItem = z.object({
   customerRef: z.string(),
   period: z.string(),
   localTotal: z.string(),
-  target: int,
-  pushed: int,
-  seq: int,
-  delta: int,
+  target: chInt,
+  pushed: chInt,
+  seq: chInt,
+  delta: chInt,
   meterId: z.string(),
   eventName: z.string(),
-  mappingActive: int.transform(Boolean),
+  mappingActive: chInt.transform(Boolean),
   stripeCustomerId: z.string(),
 });
 export type PushItem = z.infer<typeof pushItem>;
@@ -32,22 +32,22 @@ export const intent = z.object({
   metric: z.string(),
   customerRef: z.string(),
   period: z.string(),
-  seq: int,
-  generation: int,
+  seq: chInt,
+  generation: chInt,
   meterId: z.string(),
   eventName: z.string(),
   stripeCustomerId: z.string(),
-  baseTotal: int,
-  targetTotal: int,
-  value: int,
-  eventTs: int,
+  baseTotal: chInt,
+  targetTotal: chInt,
+  value: chInt,
+  eventTs: chInt,
   status: z.enum(intentStatuses),
-  attempts: int,
+  attempts: chInt,
   lastError: z.string(),
   lastErrorCode: z.string(),
-  lastHttpStatus: int,
-  nextAttemptAt: int,
-  createdAt: int,
+  lastHttpStatus: chInt,
+  nextAttemptAt: chInt,
+  createdAt: chInt,
 });
 export type Intent = z.infer<typeof intent>;
 
