@@ -216,6 +216,30 @@ describe('replay requests', () => {
   });
 });
 
+describe('an apply in chunks', () => {
+  it('reports an item found in several chunks once, as the dry-run of the whole window does', async () => {
+    await svc.request('POST', '/v1/admin/tenants', { body: { id: 'chunky' } });
+    const now = Date.now();
+    await ingest([event({ tenantId: 'chunky', metric: 'calls', customerRef: 'c1', quantity: 10, ts: iso(now - hour) })]);
+    // Three events beyond the lateness window, in three different 6 h chunks (REPLAY_CHUNK=PT6H here).
+    const late = [1, 8, 14].map((h, i) =>
+      event({ tenantId: 'chunky', metric: 'calls', customerRef: 'c1', quantity: '0.4', ts: iso(now - 3 * 86_400_000 - h * hour), idempotencyKey: `chunk-${i}` }),
+    );
+    expect((await ingest(late)).results.map((r: any) => r.lateness)).toEqual(['beyond_window', 'beyond_window', 'beyond_window']);
+    const body = { tenantId: 'chunky', metrics: ['calls'], since: '-P4D', until: 'now' };
+    const dry = await replay({ ...body, mode: 'dry-run' });
+    expect(dry.body.result.items).toEqual([
+      expect.objectContaining({ customerRef: 'c1', lateEvents: 3, delta: '1.2', eventsScanned: 4, stripeDelta: expect.any(Number) }),
+    ]);
+    const apply = await replay({ ...body, mode: 'apply' });
+    expect(apply.status).toBe(200);
+    expect(apply.body.result.items).toEqual(dry.body.result.items);
+    expect(apply.body.result.summary).toEqual(dry.body.result.summary);
+    expect(apply.body.result.correctionsWritten).toBe(3);
+    await countersMatchEvents('chunky');
+  });
+});
+
 describe('apply under concurrent ingest', () => {
   it('serialises applies per tenant and loses or double-counts nothing', async () => {
     await svc.request('POST', '/v1/admin/tenants', { body: { id: 'busy' } });

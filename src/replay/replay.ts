@@ -124,16 +124,17 @@ export class ReplayConflictError extends Error {
 
 export type ReplayOptions = { chunkMs: number };
 
-/** Scaled decimals for merging an item found in several chunks of an apply. */
+/** A scaled decimal's whole units, rounded down as Stripe is sent them (for items found in several chunks). */
 const floorUnits = (v: bigint) => Number(v >= 0n ? v / 1_000_000n : -((-v + 999_999n) / 1_000_000n));
 
 /**
  * Re-aggregation: counters of a window are recomputed from the stored events (one row per idempotency key, late
- * events stored beyond the lateness window included) and the difference is written as counter corrections. Apply holds the tenant's ingest
- * (IngestWriter.exclusive) while it diffs and writes each chunk, so events arriving meanwhile are either in the diff
- * or counted after it, never both; running it twice changes nothing the second time. Applies are serialised per
- * tenant. `client` runs the diffs and corrections; `records` writes and reads the run rows (replay_runs) and the late
- * events a replay counted (replayed_events), so recording never waits behind a diff.
+ * events stored beyond the lateness window included) and the difference is written as counter corrections. Apply
+ * holds the tenant's ingest (IngestWriter.exclusive) while it diffs and writes each chunk, so events arriving
+ * meanwhile are either in the diff or counted after it, never both; running it twice changes nothing the second
+ * time. Applies are serialised per tenant. `client` runs the diffs and corrections; `records` writes and reads the
+ * run rows (replay_runs) and the late events a replay counted (replayed_events), so recording never waits behind a
+ * diff.
  */
 export class ReplayRunner {
   private applying = new Map<string, string>();
