@@ -44,7 +44,7 @@ import { NoWriteLedger, summarize, TimedLedger, type CallStats } from './push-le
 import { cloneTenant, seedDiffTenant, type DiffSeed } from './push-seed.js';
 import { insertRows, microsToDecimal, prng, utcPeriod } from './lib/seed.js';
 
-import { env, log, fmt, ms, ratio, x, median, section, line, check, checksLine, writeResults, printReport, pool, jsonRows, timeIt as timeRuns, settleMerges as settleAll, type Timing } from './lib/report.js';
+import { env, log, fmt, ms, ratio, x, section, line, check, checksLine, writeResults, printReport, pool, jsonRows, timeIt as timeRuns, settleMerges as settleAll, type Timing } from './lib/report.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -63,16 +63,6 @@ const keep = process.env.BENCH_KEEP === '1';
 const diffTargetMs = 1000;
 const maxInFlight = 16;
 const pushOptions: PushOptions = { maxAttemptsPerCycle: 5, settleAfterMs: 23 * 3600e3, failedRetryBaseMs: 60_000, backoffBaseMs: 200 };
-
-
-
-/** One warm-up run, then `n` timed runs; the median is the figure. `fn` returns the row count. */
-
-
-/** Runs `fn(i)` for i in [0, n) with `concurrency` callers. */
-
-/** Waits until the engine's background merges (started by the bulk inserts) are done, so timings see a settled table. */
-
 
 // ---------------------------------------------------------------------------------------------------------------
 // Part 1: the diff SQL

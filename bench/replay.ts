@@ -85,13 +85,6 @@ const hourMs = 3600_000;
 
 const verdict = (v: number, target: number) => (v <= target ? 'PASS' : 'FAIL');
 
-
-/** One warm-up run, then `n` timed runs; the median is the figure. `fn` returns a row count. */
-
-
-
-/** Waits until the engine's background merges (started by the bulk inserts) are done, so timings see a settled table. */
-
 async function partCounts(client: ClickHouseClient, tables: string[]): Promise<Record<string, { parts: number; rows: number }>> {
   const rs = await jsonRows<{ table: string; parts: number; rows: string }>(
     client,
@@ -109,8 +102,7 @@ function cteOnly(sql: string, cte: string): string {
   return `${sql.slice(0, idx)}\nSELECT * FROM ${cte}\nSETTINGS join_use_nulls = 0`;
 }
 
-
-// A copy of the cell schema of src/replay/replay.ts (module-private there), to time the parse on its own.
+// The baseline: the bare hourly aggregation of the window's events (no de-duplication, no counters).
 const baselineScanSql = `SELECT metric, customer_ref, toStartOfHour(ts) AS h, sum(quantity) AS q
 FROM events
 WHERE tenant_id = {tenantId:String} AND ts >= {start:DateTime64(3, 'UTC')} AND ts < {end:DateTime64(3, 'UTC')}
@@ -531,7 +523,6 @@ async function partC(storage: Storage) {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Stripe reads (part D)
-
 
 async function partD(mappedItems: number) {
   const sandbox = await startStripeSandbox({ port: 0 });

@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../../test/support/ports.js';
 
-
 /** Memory figures from /proc/<pid>/status, in bytes: current RSS and its high-water mark. */
 export function memoryOf(pid: number | 'self'): { rss: number; hwm: number } {
   const text = readFileSync(`/proc/${pid}/status`, 'utf8');

@@ -12,7 +12,6 @@ afterAll(async () => {
   await svc?.destroy();
 });
 
-
 describe('workers heartbeat', () => {
   it('passes while the push job runs, and says which job is missing or late', async () => {
     await new Promise((r) => setTimeout(r, 2500));

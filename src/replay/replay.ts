@@ -107,8 +107,9 @@ const fromRow = (r: z.infer<typeof runRow>): ReplayRun => ({
   finishedAt: r.finished_at || null,
 });
 
-/** The parameters every replay statement filters by: tenant, metrics, customers and the hour-aligned window. */
-const windowParams = (req: ReplayRequest, startMs: number, endMs: number) => ({
+/** The parameters of every replay statement: the run (its cells), tenant, metrics, customers and hour-aligned window. */
+const windowParams = (replayId: string, req: ReplayRequest, startMs: number, endMs: number) => ({
+  replayId,
   tenantId: req.tenantId,
   metrics: req.metrics,
   customerRefs: req.customerRefs,
@@ -200,11 +201,11 @@ export class ReplayRunner {
       const diffed: DiffItem[] = [];
       let correctionsWritten = 0;
       if (req.mode === 'dry-run') {
-        diffed.push(...(await this.withCells({ ...windowParams(req, window.startMs, window.endMs), replayId: run.id }, async (items) => items)));
+        diffed.push(...(await this.withCells(windowParams(run.id, req, window.startMs, window.endMs), async (items) => items)));
       } else {
         const parts = chunks(window.startMs, window.endMs, this.opts.chunkMs);
         for (const [i, [start, end]] of parts.entries()) {
-          const params = { ...windowParams(req, start, end), replayId: run.id };
+          const params = windowParams(run.id, req, start, end);
           const written = await this.writer.exclusive(req.tenantId, () =>
             this.withCells(
               params,
@@ -257,7 +258,7 @@ export class ReplayRunner {
    * it finishes the other.
    */
   private async withCells<T>(
-    params: ReturnType<typeof windowParams> & { replayId: string },
+    params: ReturnType<typeof windowParams>,
     use: (items: DiffItem[]) => Promise<T>,
     alongside?: () => Promise<void>,
   ): Promise<T> {

@@ -8,8 +8,8 @@ import { analystServerSettings, analystSetStatements } from '../analyst/settings
  * One client per role. With the embedded engine a connection runs one operation at a time, so a slow
  * analyst or background query on a shared connection would stall ingest; separate connections run concurrently.
  * Ingest has two: `ingest` inserts while `lookup` already checks the next group's keys. `replay` runs replay's diffs
- * and corrections, so an operator's replay never queues behind a push or reconciliation (`jobs`). `analyst` runs analysts' SQL
- * (`POST /v1/sql`) and is read-only with limits (lockAnalyst).
+ * and corrections, so an operator's replay never queues behind a push or reconciliation (`jobs`). `analyst` runs
+ * analysts' SQL (`POST /v1/sql`) and is read-only with limits (lockAnalyst).
  */
 type ClientConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
 

@@ -5,7 +5,6 @@ import { loadSql } from '../storage/sql.js';
 import { nextVersion } from '../storage/version.js';
 import { toClickHouseTime } from '../storage/time.js';
 
-
 export const pushItem = z.object({
   tenantId: z.string(),
   metric: z.string(),

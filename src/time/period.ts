@@ -98,11 +98,11 @@ export function periodOf(instantMs: number, timeZone = 'UTC'): string {
 
 export const periodPattern = /^(\d{4})-(0[1-9]|1[0-2])$/;
 
-/** UTC bounds [start, end) of a period in a zone. */
 // Bounds are asked per item by the push cycle and push status (100,000 items, a handful of distinct periods), and
 // each computation costs a few Intl calls: cached per zone and period, as epoch ms.
 const boundsCache = new Map<string, { start: number; end: number }>();
 
+/** UTC bounds [start, end) of a period in a zone. */
 export function periodBounds(period: string, timeZone = 'UTC'): { start: Date; end: Date } {
   const key = `${timeZone}|${period}`;
   let b = boundsCache.get(key);
