@@ -40,6 +40,9 @@ const envSchema = z.object({
   REPLAY_CHUNK: duration('P1D').refine((ms) => ms >= 3600_000 && ms % 3600_000 === 0, { message: 'must be whole hours' }),
   INGEST_MAX_BATCH_ROWS: z.coerce.number().int().min(1000).max(1_000_000).default(20_000),
   INGEST_MAX_WAIT_MS: z.coerce.number().int().min(0).max(1000).default(4),
+  INGEST_KEY_FILTER: z.enum(['on', 'off']).default('on'),
+  INGEST_RECENT_KEYS: z.coerce.number().int().min(0).max(10_000_000).default(200_000),
+  INGEST_KEY_SNAPSHOT_INTERVAL: duration('PT5M').refine((ms) => ms >= 1000, { message: 'must be at least PT1S' }),
   API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(5000),
   STRIPE_SECRET_KEY: optionalString.pipe(
     z.string().regex(/^(sk|rk)_(test|live)_[A-Za-z0-9_]+$/, 'must be a Stripe secret or restricted key (sk_/rk_)').optional(),
@@ -84,6 +87,7 @@ export type Config = {
   latenessWindowMs: number;
   ingestMaxBatchRows: number;
   ingestMaxWaitMs: number;
+  ingestKeys: { filter: boolean; recentKeys: number; snapshotIntervalMs: number };
   apiKeyCacheTtlMs: number;
   stripe: {
     secretKey: string | undefined;
@@ -132,6 +136,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     latenessWindowMs: e.LATENESS_WINDOW,
     ingestMaxBatchRows: e.INGEST_MAX_BATCH_ROWS,
     ingestMaxWaitMs: e.INGEST_MAX_WAIT_MS,
+    ingestKeys: { filter: e.INGEST_KEY_FILTER === 'on', recentKeys: e.INGEST_RECENT_KEYS, snapshotIntervalMs: e.INGEST_KEY_SNAPSHOT_INTERVAL },
     apiKeyCacheTtlMs: e.API_KEY_CACHE_TTL_MS,
     stripe: {
       secretKey: e.STRIPE_SECRET_KEY,

@@ -1,4 +1,6 @@
 import http from 'node:http';
+import path from 'node:path';
+import type { ClickHouseClient } from '@clickhouse/client';
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { resolveAdminKey } from './auth/admin-key.js';
@@ -7,6 +9,7 @@ import type { Config } from './config.js';
 import { createApp } from './http/app.js';
 import type { Deps } from './http/deps.js';
 import { IngestWriter } from './ingest/writer.js';
+import { KeyIndex } from './ingest/dedupe/key-index.js';
 import { createLogger, type Logger } from './log.js';
 import { migrationsCheck, registerReadinessMetrics, storageCheck, workersCheck } from './ops/health.js';
 import { createMetrics } from './ops/metrics.js';
@@ -103,13 +106,31 @@ export async function startService(
       options.workers ? heartbeat('push') : undefined,
     );
 
+    const keyIndex = config.ingestKeys.filter ? await loadKeyIndex(config, storage.lookup, log) : undefined;
     const writer = new IngestWriter(
       storage.ingest,
       storage.lookup,
       { maxRows: config.ingestMaxBatchRows, maxWaitMs: config.ingestMaxWaitMs, latenessWindowMs: config.latenessWindowMs },
       metrics,
       log,
+      keyIndex,
     );
+    if (keyIndex) {
+      const gauges = () => {
+        const stats = keyIndex.stats();
+        metrics.keyFilterKeys.set(stats.keys);
+        metrics.keyFilterBytes.set(stats.filterBytes);
+      };
+      gauges();
+      const timers = [
+        setInterval(gauges, 10_000),
+        setInterval(() => {
+          keyIndex.snapshot().catch((err: unknown) => log.error({ err }, 'key filter snapshot failed'));
+        }, config.ingestKeys.snapshotIntervalMs),
+      ];
+      for (const t of timers) t.unref();
+      closers.push(async () => timers.forEach(clearInterval));
+    }
     const replay = new ReplayRunner(storage.replay, storage.api, writer, metrics, log.child({ component: 'replay' }), { chunkMs: config.replay.chunkMs });
     const interrupted = await replay.markInterrupted();
     if (interrupted) log.warn({ interrupted }, 'replays left running by a stopped process were marked interrupted');
@@ -186,4 +207,13 @@ export async function startService(
     await closeAll();
     throw err;
   }
+}
+
+/** Loads the ingest key filters (snapshot plus the keys inserted since, or a full rebuild) before ingest starts. */
+async function loadKeyIndex(config: Config, client: ClickHouseClient, log: Logger): Promise<KeyIndex> {
+  const file = path.join(config.dataDir, 'dedupe', 'key-filter.bin');
+  const keyIndex = new KeyIndex(client, { file, recentKeys: config.ingestKeys.recentKeys }, log);
+  const report = await keyIndex.load();
+  log.info({ ...report, ms: Math.round(report.ms) }, 'ingest key filter loaded');
+  return keyIndex;
 }

@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
 import { loadSql } from '../storage/sql.js';
 import type { EventRow } from './event.js';
+import type { KeyIndex } from './dedupe/key-index.js';
 import { Watermarks } from './watermarks.js';
 
 /** `late`: before its counter's watermark but inside the lateness window (counted); `beyond_window`: stored, not counted. */
@@ -48,6 +49,8 @@ export class IngestWriter {
     private readonly opts: WriterOptions,
     private readonly metrics: Metrics,
     private readonly log: Logger,
+    /** Absent: every key is looked up in the engine (INGEST_KEY_FILTER=off). */
+    private readonly keys?: KeyIndex,
   ) {
     this.watermarks = new Watermarks(lookupClient, client);
   }
@@ -82,6 +85,7 @@ export class IngestWriter {
     this.closed = true;
     if (this.running || this.queue.length > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
     await this.watermarks.persist(true);
+    await this.keys?.snapshot();
   }
 
   private async run(): Promise<void> {
@@ -109,7 +113,7 @@ export class IngestWriter {
         let next: InFlight | undefined;
         try {
           // Overlaps the previous group's INSERT.
-          let stored = await this.lookup(rows);
+          let stored = await this.lookup(rows, inFlight?.accepted);
           await this.watermarks.load(rows);
           const previousCommitted = inFlight ? await this.finish(inFlight) : true;
           // A failed INSERT may still have landed: look again rather than trust a read made while it ran.
@@ -144,6 +148,7 @@ export class IngestWriter {
       const known = stored.get(id) ?? previous?.get(id) ?? accepted.get(id);
       if (known !== undefined) return { status: known === row.payload_hash ? 'duplicate' : 'conflict' };
       accepted.set(id, row.payload_hash);
+      this.keys?.add(row.tenant_id, row.idempotency_key);
       const lateness = this.watermarks.observe(row, this.opts.latenessWindowMs);
       if (lateness === 'beyond_window') {
         row.beyond_window = 1;
@@ -169,6 +174,7 @@ export class IngestWriter {
   private async finish(f: InFlight): Promise<boolean> {
     try {
       await f.insert;
+      if (this.keys) for (const [id, hash] of f.accepted) this.keys.remember(id, hash);
       let offset = 0;
       for (const w of f.group) {
         w.resolve(f.outcomes.slice(offset, offset + w.rows.length));
@@ -213,15 +219,40 @@ export class IngestWriter {
     return group;
   }
 
-  /** Stored fingerprints of the group's keys, keyed by tenant + key. */
-  private async lookup(rows: EventRow[]): Promise<Map<string, string>> {
+  /**
+   * Stored fingerprints of the group's keys, keyed by tenant + key. Keys of the group still inserting (`inFlight`)
+   * are judged against it instead. With the key index, a key committed recently is answered from memory and a key
+   * the filter rules out is new; only the rest are looked up in the engine.
+   */
+  private async lookup(rows: EventRow[], inFlight?: Map<string, string>): Promise<Map<string, string>> {
     const byTenant = new Map<string, Set<string>>();
+    const stored = new Map<string, string>();
+    let recent = 0;
+    let ruledOut = 0;
     for (const r of rows) {
+      if (this.keys) {
+        const id = keyOf(r);
+        if (inFlight?.has(id)) continue;
+        const hash = this.keys.recentHash(id);
+        if (hash !== undefined) {
+          stored.set(id, hash);
+          recent++;
+          continue;
+        }
+        if (!this.keys.mayContain(r.tenant_id, r.idempotency_key)) {
+          ruledOut++;
+          continue;
+        }
+      }
       let keys = byTenant.get(r.tenant_id);
       if (!keys) byTenant.set(r.tenant_id, (keys = new Set()));
       keys.add(r.idempotency_key);
     }
-    const stored = new Map<string, string>();
+    let looked = 0;
+    for (const keys of byTenant.values()) looked += keys.size;
+    if (recent > 0) this.metrics.dedupeKeys.inc({ answer: 'recent' }, recent);
+    if (ruledOut > 0) this.metrics.dedupeKeys.inc({ answer: 'filter' }, ruledOut);
+    if (looked > 0) this.metrics.dedupeKeys.inc({ answer: 'lookup' }, looked);
     for (const [tenantId, keySet] of byTenant) {
       const all = [...keySet];
       // Chunked so a server's URL-borne query parameters stay well under its 1 MiB URI limit.

@@ -125,6 +125,22 @@ export function createMetrics() {
       help: 'Whole units of usage without an active meter or customer mapping',
       registers: [registry],
     }),
+    dedupeKeys: new Counter({
+      name: 'ingest_dedupe_keys_total',
+      help: 'Keys checked by ingest dedupe, by what answered: filter (ruled out in memory), recent (committed recently), lookup (asked the engine)',
+      labelNames: ['answer'] as const,
+      registers: [registry],
+    }),
+    keyFilterKeys: new Gauge({
+      name: 'ingest_key_filter_keys',
+      help: 'Idempotency keys held by the in-memory key filters',
+      registers: [registry],
+    }),
+    keyFilterBytes: new Gauge({
+      name: 'ingest_key_filter_bytes',
+      help: 'Memory of the in-memory key filters, in bytes',
+      registers: [registry],
+    }),
   };
   // Series that alerts watch with increase() exist from the start, at 0, so their first increment is seen.
   for (const result of ['success', 'error'] as const) metrics.reconRuns.inc({ result }, 0);

@@ -1,0 +1,32 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../config.js';
+import { openStorage, type Storage } from '../../storage/client.js';
+import { keyHashes } from './key-hash.js';
+
+let dir: string;
+let storage: Storage;
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'stripemeter-keyhash-'));
+  storage = await openStorage(loadConfig({ STRIPEMETER_DATA_DIR: dir }));
+});
+afterAll(async () => {
+  await storage?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('keyHashes', () => {
+  it("equals the engine's murmurHash3_32 and xxHash32 (the filter is rebuilt from the engine's hashes)", async () => {
+    const keys = ['', 'a', 'ab', 'abc', 'abcd', '0123456789abcdef', '0123456789abcdef0', 'héllo wörld', '日本語のキー', 'emoji 🎉 key',
+      'line\nbreak', 'x'.repeat(255), '€'.repeat(255), ...Array.from({ length: 200 }, (_, i) => `cus_${i}-${'k'.repeat(i % 40)}-${i * 7919}`)];
+    const rs = await storage.api.query({
+      query: 'SELECT murmurHash3_32(k) AS a, xxHash32(k) AS b FROM (SELECT arrayJoin({keys:Array(String)}) AS k)',
+      query_params: { keys },
+      format: 'JSONCompactEachRow',
+    });
+    const engine = (await rs.json<[number, number]>()).map(([a, b]) => [Number(a), Number(b)]);
+    expect(keys.map(keyHashes)).toEqual(engine);
+  });
+});
