@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { keyMode } from './stripe/client.js';
 import { parseDuration } from './time/duration.js';
 import { cronFor } from './ops/schedule.js';
+import { maxBatchEvents } from './http/routes/events/schema.js';
 
 const duration = (fallback: string) =>
   z
@@ -43,6 +44,20 @@ const envSchema = z.object({
   INGEST_KEY_FILTER: z.enum(['on', 'off']).default('on'),
   INGEST_RECENT_KEYS: z.coerce.number().int().min(0).max(10_000_000).default(200_000),
   INGEST_KEY_SNAPSHOT_INTERVAL: duration('PT5M').refine((ms) => ms >= 1000, { message: 'must be at least PT1S' }),
+  // At least one largest legal request (10,000 events, 5 MiB of body, whose rows estimate a little more), so a
+  // refused request fits once the queue drains; an empty queue takes any request anyway.
+  INGEST_QUEUE_MAX_ROWS: z.coerce
+    .number()
+    .int()
+    .min(maxBatchEvents, `must be at least ${maxBatchEvents} (the most events one request may carry)`)
+    .max(100_000_000)
+    .default(200_000),
+  INGEST_QUEUE_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(16 * 2 ** 20, 'must be at least 16777216 (16 MiB: a few of the largest requests)')
+    .max(2 ** 40)
+    .default(256 * 2 ** 20),
   API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(5000),
   STRIPE_SECRET_KEY: optionalString.pipe(
     z.string().regex(/^(sk|rk)_(test|live)_[A-Za-z0-9_]+$/, 'must be a Stripe secret or restricted key (sk_/rk_)').optional(),
@@ -88,6 +103,9 @@ export type Config = {
   ingestMaxBatchRows: number;
   ingestMaxWaitMs: number;
   ingestKeys: { filter: boolean; recentKeys: number; snapshotIntervalMs: number };
+  /** Bounds on ingest rows and their estimated bytes queued or being committed; past them ingest answers 429. */
+  ingestQueueMaxRows: number;
+  ingestQueueMaxBytes: number;
   apiKeyCacheTtlMs: number;
   stripe: {
     secretKey: string | undefined;
@@ -137,6 +155,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ingestMaxBatchRows: e.INGEST_MAX_BATCH_ROWS,
     ingestMaxWaitMs: e.INGEST_MAX_WAIT_MS,
     ingestKeys: { filter: e.INGEST_KEY_FILTER === 'on', recentKeys: e.INGEST_RECENT_KEYS, snapshotIntervalMs: e.INGEST_KEY_SNAPSHOT_INTERVAL },
+    ingestQueueMaxRows: e.INGEST_QUEUE_MAX_ROWS,
+    ingestQueueMaxBytes: e.INGEST_QUEUE_MAX_BYTES,
     apiKeyCacheTtlMs: e.API_KEY_CACHE_TTL_MS,
     stripe: {
       secretKey: e.STRIPE_SECRET_KEY,

@@ -110,7 +110,13 @@ export async function startService(
     const writer = new IngestWriter(
       storage.ingest,
       storage.lookup,
-      { maxRows: config.ingestMaxBatchRows, maxWaitMs: config.ingestMaxWaitMs, latenessWindowMs: config.latenessWindowMs },
+      {
+        maxRows: config.ingestMaxBatchRows,
+        maxWaitMs: config.ingestMaxWaitMs,
+        latenessWindowMs: config.latenessWindowMs,
+        queueMaxRows: config.ingestQueueMaxRows,
+        queueMaxBytes: config.ingestQueueMaxBytes,
+      },
       metrics,
       log,
       keyIndex,

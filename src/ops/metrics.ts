@@ -39,6 +39,28 @@ export function createMetrics() {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
+    ingestBackpressureRejections: new Counter({
+      name: 'ingest_backpressure_rejections_total',
+      help: 'Ingest requests refused with 429 ingest_overloaded because the queue was full, by bound reached (rows, bytes)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    ingestBackpressureRejectedEvents: new Counter({
+      name: 'ingest_backpressure_rejected_events_total',
+      help: 'Valid events of the requests refused with 429 ingest_overloaded, by bound reached (rows, bytes)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    ingestQueueRows: new Gauge({
+      name: 'ingest_queue_rows',
+      help: 'Rows of ingest requests queued or being committed (not yet answered); bounded by INGEST_QUEUE_MAX_ROWS',
+      registers: [registry],
+    }),
+    ingestQueueBytes: new Gauge({
+      name: 'ingest_queue_bytes',
+      help: 'Estimated bytes (INSERT text) of ingest rows queued or being committed; bounded by INGEST_QUEUE_MAX_BYTES',
+      registers: [registry],
+    }),
     reaggregations: new Counter({
       name: 'reaggregations_total',
       help: 'Counter re-aggregations by reason: late_event (an event before its watermark, inside the lateness window), replay',
@@ -144,5 +166,9 @@ export function createMetrics() {
   };
   // Series that alerts watch with increase() exist from the start, at 0, so their first increment is seen.
   for (const result of ['success', 'error'] as const) metrics.reconRuns.inc({ result }, 0);
+  for (const reason of ['rows', 'bytes'] as const) {
+    metrics.ingestBackpressureRejections.inc({ reason }, 0);
+    metrics.ingestBackpressureRejectedEvents.inc({ reason }, 0);
+  }
   return metrics;
 }

@@ -209,6 +209,7 @@ describe('every query against the real service', () => {
     ReconciliationNotRunning: 'quiet',
     ReconciliationErrors: 'quiet',
     HttpServerErrors: 'quiet',
+    IngestBackpressure: 'quiet',
     StripeAuthErrors: 'quiet',
     StripePushItemsInError: 'quiet',
     UnmappedUsage: 'quiet',

@@ -1,7 +1,7 @@
 import type { Middleware } from 'koa';
 import type { State } from '../context.js';
 import { HttpError } from '../errors.js';
-import { StorageUnavailableError } from '../../ingest/writer.js';
+import { IngestOverloadedError, StorageUnavailableError } from '../../ingest/writer.js';
 
 /**
  * Renders every failure as JSON. Client mistakes carry their own 4xx; anything unexpected is a 5xx whose body says
@@ -18,6 +18,7 @@ export function errors(): Middleware<State> {
       let e: HttpError;
       if (err instanceof HttpError) e = err;
       else if (err instanceof StorageUnavailableError) e = new HttpError(503, 'storage_unavailable', err.message);
+      else if (err instanceof IngestOverloadedError) e = new HttpError(429, 'ingest_overloaded', err.message);
       else if (isClientHttpError(err)) e = new HttpError(err.status, err.expose ? 'bad_request' : 'error', err.message);
       else {
         ctx.state.log?.error({ err }, 'unhandled error');
@@ -25,7 +26,8 @@ export function errors(): Middleware<State> {
       }
       ctx.status = e.status;
       ctx.body = { error: { code: e.code, message: e.message, ...(e.issues ? { issues: e.issues } : {}) }, requestId: ctx.state.requestId };
-      if (e.status === 503) ctx.set('Retry-After', '1');
+      // By then a group commit or two has usually drained the queue or storage came back.
+      if (e.status === 503 || e.code === 'ingest_overloaded') ctx.set('Retry-After', '1');
     }
   };
 }

@@ -5,6 +5,11 @@ import { HttpError } from '../errors.js';
 /**
  * Parses JSON bodies of POST/PUT/PATCH requests into ctx.state.body. A declared Content-Length over the limit is
  * refused before reading; a streamed body is cut off at the limit. 415 for other content types.
+ *
+ * What bounds memory under a flood: a body being read holds at most `limitBytes`, per open connection (Node caps
+ * neither connections nor concurrent requests: the fd limit, a proxy's connection limit and the server's
+ * requestTimeout do). A parsed ingest body lives only until the writer queues it, within INGEST_QUEUE_MAX_ROWS
+ * and INGEST_QUEUE_MAX_BYTES, or refuses it at once with 429.
  */
 export function jsonBody(limitBytes: number): Middleware<State> {
   return async (ctx, next) => {
