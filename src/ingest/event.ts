@@ -103,6 +103,25 @@ function metaWithinLimit(meta: unknown): boolean {
   return bound <= maxMetaBytes;
 }
 
+const malformedMessage = 'must be well-formed Unicode (it holds a lone UTF-16 surrogate)';
+const unicodeFields = ['tenantId', 'metric', 'customerRef', 'resourceId', 'quantity', 'ts', 'idempotencyKey', 'source'] as const;
+
+/**
+ * A lone surrogate cannot be encoded as UTF-8, so the engine would refuse the whole group commit's INSERT, every
+ * tenant's rows with it: such an event is refused on its own here.
+ */
+function malformedUnicode(e: Event): EventError | undefined {
+  for (const field of unicodeFields) {
+    const value = e[field];
+    if (typeof value === 'string' && !value.isWellFormed()) return { code: 'invalid_event', message: malformedMessage, field };
+  }
+  for (const key in e.meta) {
+    if (!key.isWellFormed()) return { code: 'invalid_event', message: `keys ${malformedMessage}`, field: 'meta' };
+    if (!e.meta[key]!.isWellFormed()) return { code: 'invalid_event', message: malformedMessage, field: `meta.${key}` };
+  }
+  return undefined;
+}
+
 function rejected(input: unknown, error: EventError): PrepareResult {
   const key = (input as { idempotencyKey?: unknown } | null)?.idempotencyKey;
   return typeof key === 'string' ? { ok: false, idempotencyKey: key.slice(0, 255), error } : { ok: false, error };
@@ -119,6 +138,8 @@ export function prepareEvent(input: unknown, ctx: PrepareContext): PrepareResult
     }
     e = parsed.data;
   }
+  const malformed = malformedUnicode(e);
+  if (malformed) return rejected(input, malformed);
   const quantity = parseQuantity(e.quantity);
   if (!quantity.ok) return rejected(input, { code: 'invalid_event', message: `quantity ${quantity.message}`, field: 'quantity' });
   const tsMs = parseTimestamp(e.ts);
