@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export type EventContent = {
   tenantId: string;
@@ -28,6 +28,6 @@ function canonical(e: EventContent): string {
  * `auto_` + the first 40 hex digits.
  */
 export function fingerprint(e: EventContent): { payloadHash: string; derivedKey: string } {
-  const hex = createHash('sha256').update(canonical(e)).digest('hex');
+  const hex = hash('sha256', canonical(e), 'hex');
   return { payloadHash: hex.slice(0, 16), derivedKey: `auto_${hex.slice(0, 40)}` };
 }

@@ -9,8 +9,7 @@ export function parseTimestamp(text: string): number | null {
   const year = Number(y);
   const month = Number(mo);
   const day = Number(d);
-  const daysInMonth = new Date(utc(year, month, 0)).getUTCDate();
-  if (month < 1 || month > 12 || day < 1 || day > daysInMonth) return null;
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return null;
   if (Number(h) > 23 || Number(mi) > 59 || Number(s ?? 0) > 59) return null;
   let offsetMin = 0;
   if (zone !== 'Z') {
@@ -19,12 +18,20 @@ export function parseTimestamp(text: string): number | null {
     if (oh > 23 || om > 59) return null;
     offsetMin = sign * (oh * 60 + om);
   }
-  const ms = Number((frac ?? '').padEnd(3, '0').slice(0, 3));
+  const ms = frac === undefined ? 0 : Number(frac.padEnd(3, '0').slice(0, 3));
   return utc(year, month - 1, day, Number(h), Number(mi), Number(s ?? 0), ms) - offsetMin * 60_000;
 }
 
+const monthDays = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function daysInMonth(year: number, month: number): number {
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return month === 2 && leap ? 29 : monthDays[month - 1]!;
+}
+
 /** Date.UTC without its mapping of years 0-99 to 1900-1999 (`0050-01-01` is year 50, not 1950). */
-function utc(year: number, monthIndex: number, day: number, h = 0, mi = 0, s = 0, ms = 0): number {
+function utc(year: number, monthIndex: number, day: number, h: number, mi: number, s: number, ms: number): number {
+  if (year >= 100) return Date.UTC(year, monthIndex, day, h, mi, s, ms);
   const d = new Date(0);
   d.setUTCFullYear(year, monthIndex, day);
   d.setUTCHours(h, mi, s, ms);

@@ -74,10 +74,19 @@ function monthStart(year: number, month: number, timeZone: string): number {
 const bucketMs = 15 * 60_000;
 const periodCache = new Map<string, string>();
 
+// The UTC month of the last instant asked, as its bounds in epoch ms: the events of a batch mostly share one.
+let utcMonth = { start: NaN, end: NaN, period: '' };
+
 export function periodOf(instantMs: number, timeZone = 'UTC'): string {
   if (timeZone === 'UTC') {
+    if (instantMs >= utcMonth.start && instantMs < utcMonth.end) return utcMonth.period;
     const d = new Date(instantMs);
-    return `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
+    const year = d.getUTCFullYear();
+    const month = d.getUTCMonth();
+    const period = `${year}-${String(month + 1).padStart(2, '0')}`;
+    // From 1970 on, Date's truncation of fractional ms rounds down, as the bounds check does.
+    if (year >= 1970) utcMonth = { start: Date.UTC(year, month, 1), end: Date.UTC(year, month + 1, 1), period };
+    return period;
   }
   const bucket = Math.floor(instantMs / bucketMs);
   const key = `${timeZone}|${bucket}`;

@@ -123,6 +123,59 @@ describe('POST /v1/events/ingest', () => {
     });
   });
 
+  it('rejects each event holding a lone UTF-16 surrogate on its own and stores the rest of the batch', async () => {
+    const r = await ingest([
+      event({ metric: 'm_unicode', quantity: 1, idempotencyKey: 'u1' }),
+      event({ metric: 'm_unicode', customerRef: 'bad\ud800' }),
+      event({ metric: 'm_unicode', idempotencyKey: 'dup\udfffkey' }),
+      event({ metric: 'm_unicode', meta: { region: 'eu\udc00' } }),
+      event({ metric: 'm_unicode', meta: { ['dup\udfffkey']: 'x' } }),
+      event({ metric: 'm_unicode', quantity: '1\ud800' }),
+      event({ metric: 'm_unicode', ts: `${new Date().toISOString()}\ud800` }),
+      event({ metric: 'm_unicode', resourceId: '\ud800' }),
+      event({ metric: 'm_unicode', source: 'sdk\udbff' }),
+      event({ metric: 'm_unicode', quantity: 2, idempotencyKey: 'u2', customerRef: 'cus_\ud83d\ude00', meta: { note: 'caf\u00e9 \ud83d\ude00' } }),
+    ]);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ accepted: 2, duplicates: 0, rejected: 8 });
+    const fields = r.body.results.map((x: any) => x.error?.field);
+    expect(fields).toEqual([
+      undefined,
+      'events[1].customerRef',
+      'events[2].idempotencyKey',
+      'events[3].meta.region',
+      'events[4].meta',
+      'events[5].quantity',
+      'events[6].ts',
+      'events[7].resourceId',
+      'events[8].source',
+      undefined,
+    ]);
+    for (const x of r.body.results.slice(1, 9)) expect(x.error).toMatchObject({ code: 'invalid_event', message: expect.stringMatching(/well-formed Unicode/) });
+    expect(r.body.results[2].idempotencyKey).toBe('dup\udfffkey');
+    expect((await usage('m_unicode')).total).toBe('3');
+    const stored = await svc.request('GET', '/v1/events?tenantId=demo&metric=m_unicode');
+    expect(stored.body.events.map((e: any) => e.idempotencyKey).sort()).toEqual(['u1', 'u2']);
+    expect(stored.body.events.find((e: any) => e.idempotencyKey === 'u2')).toMatchObject({ customerRef: 'cus_\ud83d\ude00', meta: { note: 'caf\u00e9 \ud83d\ude00' } });
+  });
+
+  it('stores a concurrent batch of another tenant untouched by a batch with a lone surrogate', async () => {
+    expect((await svc.request('POST', '/v1/admin/tenants', { body: { id: 'unicode-other' } })).status).toBe(201);
+    const other = Array.from({ length: 50 }, (_, i) => event({ tenantId: 'unicode-other', metric: 'm_unicode_other', idempotencyKey: `o${i}` }));
+    const mine = Array.from({ length: 50 }, (_, i) =>
+      event({ metric: 'm_unicode_mine', idempotencyKey: `m${i}`, customerRef: i % 10 === 0 ? 'bad\ud800' : 'cus_1' }),
+    );
+    const [a, b, c] = await Promise.all([ingest(mine), ingest(other), ingest(mine.slice(0, 25))]);
+    expect(a.body.rejected).toBe(5);
+    expect(a.body.accepted + a.body.duplicates).toBe(45);
+    expect(b.body).toMatchObject({ accepted: 50, rejected: 0 });
+    expect(c.body.rejected).toBe(3);
+    expect(c.body.accepted + c.body.duplicates).toBe(22);
+    expect((await usage('m_unicode_mine')).total).toBe('45');
+    const otherUsage = await svc.request('GET', '/v1/usage?tenantId=unicode-other&metric=m_unicode_other');
+    expect(otherUsage.body.total).toBe('50');
+  });
+
   it('answers each bad request class with its 4xx and stores nothing', async () => {
     const bad = [
       await svc.request('POST', '/v1/events/ingest', { body: '{"events": [' }),

@@ -22,10 +22,15 @@ export function ingestEvents(deps: Deps) {
     const principal = requireScope(ctx, 'ingest');
     const { events } = parseBody(ctx, ingestBodySchema);
 
+    // Each event's tenant as sent (undefined when not a string), read once: for the checks and the metrics.
+    const tenantOf: Array<string | undefined> = new Array(events.length);
     const tenantIds = new Set<string>();
-    for (const e of events) {
-      const t = (e as { tenantId?: unknown } | null)?.tenantId;
-      if (typeof t === 'string') tenantIds.add(t);
+    for (let i = 0; i < events.length; i++) {
+      const t = (events[i] as { tenantId?: unknown } | null)?.tenantId;
+      if (typeof t === 'string') {
+        tenantOf[i] = t;
+        tenantIds.add(t);
+      }
     }
     for (const t of tenantIds) requireTenant(ctx, t);
     const unknown: string[] = [];
@@ -42,8 +47,8 @@ export function ingestEvents(deps: Deps) {
     const results: Result[] = new Array(events.length);
     const rows: EventRow[] = [];
     const rowIndex: number[] = [];
-    events.forEach((input, index) => {
-      const r = prepareEvent(input, prepareCtx);
+    for (let index = 0; index < events.length; index++) {
+      const r = prepareEvent(events[index], prepareCtx);
       if (r.ok) {
         rows.push(r.row);
         rowIndex.push(index);
@@ -51,10 +56,11 @@ export function ingestEvents(deps: Deps) {
         const error = r.error.field ? { ...r.error, field: `events[${index}].${r.error.field}` } : r.error;
         results[index] = { index, idempotencyKey: r.idempotencyKey ?? null, status: 'rejected', error };
       }
-    });
+    }
 
     const outcomes = await deps.writer.write(rows);
-    outcomes.forEach((outcome, i) => {
+    for (let i = 0; i < outcomes.length; i++) {
+      const outcome = outcomes[i]!;
       const index = rowIndex[i]!;
       const idempotencyKey = rows[i]!.idempotency_key;
       results[index] =
@@ -65,19 +71,22 @@ export function ingestEvents(deps: Deps) {
               status: 'rejected',
               error: { code: 'conflict', message: 'this idempotency key was already used with a different payload' },
             }
-          : { index, idempotencyKey, status: outcome.status, ...(outcome.lateness ? { lateness: outcome.lateness } : {}) };
-    });
+          : outcome.lateness
+            ? { index, idempotencyKey, status: outcome.status, lateness: outcome.lateness }
+            : { index, idempotencyKey, status: outcome.status };
+    }
 
     const counts = { accepted: 0, duplicate: 0, rejected: 0 };
     const perTenant = new Map<string, typeof counts>();
-    results.forEach((r, index) => {
-      counts[r.status]++;
-      const t = (events[index] as { tenantId?: unknown })?.tenantId;
-      const tenant = typeof t === 'string' && tenantIds.has(t) ? t : principal.tenantId ?? 'unknown';
+    const fallbackTenant = principal.tenantId ?? 'unknown';
+    for (let index = 0; index < results.length; index++) {
+      const status = results[index]!.status;
+      counts[status]++;
+      const tenant = tenantOf[index] ?? fallbackTenant;
       let c = perTenant.get(tenant);
       if (!c) perTenant.set(tenant, (c = { accepted: 0, duplicate: 0, rejected: 0 }));
-      c[r.status]++;
-    });
+      c[status]++;
+    }
     for (const [tenant, c] of perTenant) {
       for (const result of ['accepted', 'duplicate', 'rejected'] as const) {
         if (c[result] > 0) deps.metrics.eventsIngested.inc({ tenant, result }, c[result]);
