@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { keyMode } from './stripe/client.js';
 import { parseDuration } from './time/duration.js';
 import { cronFor } from './ops/schedule.js';
+import { durabilityModes, type IngestDurability } from './storage/durability.js';
 
 const duration = (fallback: string) =>
   z
@@ -40,6 +41,7 @@ const envSchema = z.object({
   REPLAY_CHUNK: duration('P1D').refine((ms) => ms >= 3600_000 && ms % 3600_000 === 0, { message: 'must be whole hours' }),
   INGEST_MAX_BATCH_ROWS: z.coerce.number().int().min(1000).max(1_000_000).default(20_000),
   INGEST_MAX_WAIT_MS: z.coerce.number().int().min(0).max(1000).default(4),
+  INGEST_DURABILITY: z.enum(durabilityModes).default('none'),
   API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(5000),
   STRIPE_SECRET_KEY: optionalString.pipe(
     z.string().regex(/^(sk|rk)_(test|live)_[A-Za-z0-9_]+$/, 'must be a Stripe secret or restricted key (sk_/rk_)').optional(),
@@ -84,6 +86,8 @@ export type Config = {
   latenessWindowMs: number;
   ingestMaxBatchRows: number;
   ingestMaxWaitMs: number;
+  /** `fsync`: an acknowledged ingest survives a power loss (every table it writes fsyncs its parts). */
+  ingestDurability: IngestDurability;
   apiKeyCacheTtlMs: number;
   stripe: {
     secretKey: string | undefined;
@@ -132,6 +136,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     latenessWindowMs: e.LATENESS_WINDOW,
     ingestMaxBatchRows: e.INGEST_MAX_BATCH_ROWS,
     ingestMaxWaitMs: e.INGEST_MAX_WAIT_MS,
+    ingestDurability: e.INGEST_DURABILITY,
     apiKeyCacheTtlMs: e.API_KEY_CACHE_TTL_MS,
     stripe: {
       secretKey: e.STRIPE_SECRET_KEY,
