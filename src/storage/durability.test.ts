@@ -24,13 +24,17 @@ async function eventViewTargets(s: TestService): Promise<string[]> {
   return r.map((x) => x.t);
 }
 
-async function fsyncSettings(s: TestService, table: string): Promise<{ afterInsert: boolean; partDirectory: boolean }> {
+async function fsyncSettings(s: TestService, table: string): Promise<{ afterInsert: boolean; partDirectory: boolean; afterMerge: boolean }> {
   const [row] = await rows<{ statement: string }>(s, 'SHOW CREATE TABLE {t:Identifier}', { t: table });
   return {
     afterInsert: /\bfsync_after_insert = 1\b/.test(row!.statement),
     partDirectory: /\bfsync_part_directory = 1\b/.test(row!.statement),
+    afterMerge: /\bmin_rows_to_fsync_after_merge = 1\b/.test(row!.statement),
   };
 }
+
+const on = { afterInsert: true, partDirectory: true, afterMerge: true };
+const off = { afterInsert: false, partDirectory: false, afterMerge: false };
 
 describe('INGEST_DURABILITY', () => {
   it('is none by default and refuses other values', () => {
@@ -45,9 +49,9 @@ describe('INGEST_DURABILITY', () => {
     expect(targets).toEqual(expect.arrayContaining(['usage_hourly_counters', 'usage_period_counters']));
     const tables = await ingestWrittenTables(svc.deps.storage.api, {});
     expect(tables).toEqual(expect.arrayContaining(['events', 'watermarks', ...targets]));
-    for (const t of tables) expect(await fsyncSettings(svc, t), t).toEqual({ afterInsert: true, partDirectory: true });
+    for (const t of tables) expect(await fsyncSettings(svc, t), t).toEqual(on);
     // A table the ingest commit does not write keeps the engine default.
-    expect(await fsyncSettings(svc, 'push_log')).toEqual({ afterInsert: false, partDirectory: false });
+    expect(await fsyncSettings(svc, 'push_log')).toEqual(off);
 
     const ingest = await svc.request('POST', '/v1/events/ingest', {
       body: { events: [event({ metric: 'm_durable', quantity: 2, idempotencyKey: 'd1' }), event({ metric: 'm_durable', quantity: 3, idempotencyKey: 'd2' })] },
@@ -64,7 +68,7 @@ describe('INGEST_DURABILITY', () => {
     await svc.stop();
     svc = await startTestService({ INGEST_DURABILITY: 'none' }, svc.dataDir);
     expect(svc.logs.find((l) => l.msg === 'ingest durability applied')).toMatchObject({ mode: 'none' });
-    for (const t of tables) expect(await fsyncSettings(svc, t), t).toEqual({ afterInsert: false, partDirectory: false });
+    for (const t of tables) expect(await fsyncSettings(svc, t), t).toEqual(off);
     expect((await svc.request('GET', '/v1/usage?tenantId=demo&metric=m_durable')).body.total).toBe('5');
   });
 });

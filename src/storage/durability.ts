@@ -29,6 +29,8 @@ export async function ingestWrittenTables(client: ClickHouseClient, target: Rend
   return [...seen].sort();
 }
 
+/** What fsync_on.sql sets and fsync_off.sql resets. */
+const fsyncSettings = ['fsync_after_insert', 'fsync_part_directory', 'min_rows_to_fsync_after_merge'];
 const settingOn = (engineFull: string, name: string) => new RegExp(`\\b${name} = 1\\b`).test(engineFull);
 const settingSet = (engineFull: string, name: string) => new RegExp(`\\b${name} = `).test(engineFull);
 
@@ -47,9 +49,8 @@ export async function applyIngestDurability(
   const changes: DurabilityChange[] = [];
   for (const t of await rs.json<{ name: string; engine: string; engine_full: string }>()) {
     if (!t.engine.endsWith('MergeTree')) continue;
-    const keys = ['fsync_after_insert', 'fsync_part_directory'];
     const wanted = mode === 'fsync';
-    const matches = wanted ? keys.every((k) => settingOn(t.engine_full, k)) : !keys.some((k) => settingSet(t.engine_full, k));
+    const matches = wanted ? fsyncSettings.every((k) => settingOn(t.engine_full, k)) : !fsyncSettings.some((k) => settingSet(t.engine_full, k));
     if (matches) continue;
     const statement = renderStatement(loadSql(wanted ? 'storage/fsync_on' : 'storage/fsync_off'), target)!;
     await client.command({ query: statement, query_params: { table: t.name } });
