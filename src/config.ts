@@ -4,6 +4,7 @@ import { keyMode } from './stripe/client.js';
 import { parseDuration } from './time/duration.js';
 import { cronFor } from './ops/schedule.js';
 import { maxBatchEvents } from './http/routes/events/schema.js';
+import { durabilityModes, type IngestDurability } from './storage/durability.js';
 
 const duration = (fallback: string) =>
   z
@@ -58,6 +59,7 @@ const envSchema = z.object({
     .min(16 * 2 ** 20, 'must be at least 16777216 (16 MiB: a few of the largest requests)')
     .max(2 ** 40)
     .default(256 * 2 ** 20),
+  INGEST_DURABILITY: z.enum(durabilityModes).default('none'),
   API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(5000),
   STRIPE_SECRET_KEY: optionalString.pipe(
     z.string().regex(/^(sk|rk)_(test|live)_[A-Za-z0-9_]+$/, 'must be a Stripe secret or restricted key (sk_/rk_)').optional(),
@@ -106,6 +108,8 @@ export type Config = {
   /** Bounds on ingest rows and their estimated bytes queued or being committed; past them ingest answers 429. */
   ingestQueueMaxRows: number;
   ingestQueueMaxBytes: number;
+  /** `fsync`: an acknowledged ingest survives a power loss (every table it writes fsyncs its parts). */
+  ingestDurability: IngestDurability;
   apiKeyCacheTtlMs: number;
   stripe: {
     secretKey: string | undefined;
@@ -157,6 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ingestKeys: { filter: e.INGEST_KEY_FILTER === 'on', recentKeys: e.INGEST_RECENT_KEYS, snapshotIntervalMs: e.INGEST_KEY_SNAPSHOT_INTERVAL },
     ingestQueueMaxRows: e.INGEST_QUEUE_MAX_ROWS,
     ingestQueueMaxBytes: e.INGEST_QUEUE_MAX_BYTES,
+    ingestDurability: e.INGEST_DURABILITY,
     apiKeyCacheTtlMs: e.API_KEY_CACHE_TTL_MS,
     stripe: {
       secretKey: e.STRIPE_SECRET_KEY,

@@ -16,6 +16,7 @@ import { createMetrics } from './ops/metrics.js';
 import { PeriodicJob } from './ops/schedule.js';
 import { openStorage } from './storage/client.js';
 import { migrate } from './storage/migrations.js';
+import { applyIngestDurability } from './storage/durability.js';
 import { seedDemo } from './stripe/demo.js';
 import { stripeCheck } from './stripe/health.js';
 import { PushLedger } from './stripe/ledger.js';
@@ -56,6 +57,9 @@ export async function startService(
   try {
     const { applied } = await migrate(storage.jobs, { cluster: config.cluster }, undefined, (m) => log.info(m));
     if (applied.length) log.info({ applied }, 'migrations applied');
+    // After migrations, so a view target added by one is covered; before ingest takes its first request.
+    const durability = await applyIngestDurability(storage.jobs, config.ingestDurability, { cluster: config.cluster });
+    if (durability.length) log.info({ mode: config.ingestDurability, tables: durability.map((c) => c.table) }, 'ingest durability applied');
     const admin = resolveAdminKey(config.dataDir, config.adminKey);
     log.info({ source: admin.source }, 'admin key loaded');
     const tenants = new TenantStore(storage.api);
