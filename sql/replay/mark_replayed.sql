@@ -1,5 +1,5 @@
 -- Records the window's late events (stored beyond the lateness window, not yet counted) as counted by this replay.
--- Reads only columns of the events' time-ordered projection, so it reads the window, not the month. A key already
+-- Events are ordered by time (migration 0018), so it reads the window's granules, not the month. A key already
 -- recorded is skipped, so a second apply records nothing.
 INSERT INTO replayed_events (tenant_id, idempotency_key, ts, metric, customer_ref, period, replay_id)
 SELECT tenant_id, idempotency_key, ts, metric, customer_ref, period, {replayId:String}

@@ -16,11 +16,11 @@ const createdName = (s: string) =>
   /CREATE\s+(?:OR\s+REPLACE\s+)?(?:TABLE|MATERIALIZED\s+VIEW|VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?`?(\w+)`?/i.exec(withoutComments(s))?.[1];
 
 describe('migration sources', () => {
-  it('split into whole CREATE, ALTER TABLE or INSERT statements (no comment or string cuts one in two)', () => {
+  it('split into whole CREATE, ALTER, INSERT, TRUNCATE, EXCHANGE or DROP TABLE statements (no comment or string cuts one in two)', () => {
     for (const m of migrations) {
       const statements = splitStatements(m.sql);
       expect(statements.length, m.name).toBeGreaterThan(0);
-      for (const s of statements) expect(withoutComments(s), `${m.name}: ${s.slice(0, 80)}`).toMatch(/^(CREATE\s|ALTER TABLE\s|INSERT INTO\s|\{\{distributed:)/);
+      for (const s of statements) expect(withoutComments(s), `${m.name}: ${s.slice(0, 80)}`).toMatch(/^(CREATE\s|ALTER TABLE\s|INSERT INTO\s|TRUNCATE TABLE\s|EXCHANGE TABLES\s|DROP TABLE\s|\{\{distributed:)/);
     }
   });
 
@@ -30,7 +30,7 @@ describe('migration sources', () => {
 });
 
 describe('cluster rendering (CLICKHOUSE_CLUSTER=main)', () => {
-  it('puts ON CLUSTER `main` on every CREATE and ALTER and leaves no token behind', () => {
+  it('puts ON CLUSTER `main` on every DDL statement and leaves no token behind', () => {
     expect(allCluster.length).toBeGreaterThan(migrations.length);
     for (const { file, s } of allCluster) {
       expect(s, file).not.toContain('{{');
@@ -39,7 +39,7 @@ describe('cluster rendering (CLICKHOUSE_CLUSTER=main)', () => {
         expect(s, file).not.toMatch(/_local\b/);
         continue;
       }
-      expect(withoutComments(s), file).toMatch(/^(CREATE|ALTER TABLE)\s/);
+      expect(withoutComments(s), file).toMatch(/^(CREATE|ALTER TABLE|TRUNCATE TABLE|EXCHANGE TABLES|DROP TABLE)\s/);
       const header = withoutComments(s).split('(')[0]!.split('\n')[0]!;
       expect(header, `${file}: ${header}`).toMatch(/ ON CLUSTER `main`/);
       expect(s, file).not.toContain('{{');

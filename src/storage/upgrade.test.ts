@@ -7,9 +7,10 @@ import { openStorage, type Storage } from './client.js';
 import { migrate, readMigrations } from './migrations.js';
 import { loadSql } from './sql.js';
 
-// A database that ran migrations up to 0013 and holds data written then, upgraded to the current schema: the time
-// projections must cover the parts written before 0014, and late events replayed the old way (a newer version flagged
-// 2) must read as replayed after 0015.
+// A database that ran migrations up to 0013 and holds data written then, upgraded to the current schema: the counters'
+// time projection must cover the parts written before 0014, late events replayed the old way (a newer version flagged
+// 2) must read as replayed after 0015, event_keys must hold the keys stored before 0017, and 0018 must carry every
+// events row into the time-ordered table without the counters counting them again.
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'stripemeter-upgrade-'));
 const config = loadConfig({ STRIPEMETER_DATA_DIR: dataDir, LOG_LEVEL: 'silent', STRIPE_SANDBOX_PORT: '0' });
 let storage: Storage;
@@ -54,16 +55,42 @@ afterAll(async () => {
 });
 
 describe('upgrading a database with data', () => {
-  it('builds the time projections for parts written before migration 0014', async () => {
+  it('builds the counters projection for parts written before migration 0014, and reorders events by time (0018)', async () => {
     const parts = await rows<{ table: string; name: string }>(
       "SELECT table, name FROM system.projection_parts WHERE active AND database = currentDatabase() AND table IN ('events', 'usage_hourly_counters')",
     );
-    expect(new Set(parts.map((p) => p.name))).toEqual(new Set(['events_by_time', 'hourly_counters_by_time']));
+    expect(new Set(parts.map((p) => p.name))).toEqual(new Set(['hourly_counters_by_time']));
+    const [events] = await rows<{ sorting_key: string; primary_key: string }>(
+      "SELECT sorting_key, primary_key FROM system.tables WHERE database = currentDatabase() AND name = 'events'",
+    );
+    expect(events).toEqual({
+      sorting_key: 'tenant_id, toStartOfHour(ts), metric, customer_ref, ts, idempotency_key',
+      primary_key: 'tenant_id, toStartOfHour(ts), metric, customer_ref',
+    });
     const params = { tenantId: 'up', metrics: ['calls'], customerRefs: [], start: '2026-11-20 00:00:00.000', end: '2026-11-21 00:00:00.000' };
     const diff = loadSql('replay/stage_cells').replace(/^[\s\S]*?\nSELECT/, 'SELECT');
     const plan = (await rows<{ explain: string }>(`EXPLAIN projections = 1 ${diff}`, { ...params, replayId: 'x' })).map((r) => r.explain).join('\n');
-    expect(plan).toContain('events_by_time');
     expect(plan).toContain('hourly_counters_by_time');
+  });
+
+  it('keeps every event through the reordering (versions collapsed as FINAL reads them), counts none again, and the views follow the new table', async () => {
+    const stored = await rows<{ idempotency_key: string; beyond_window: number }>(
+      "SELECT idempotency_key, beyond_window FROM events WHERE tenant_id = 'up' ORDER BY idempotency_key, beyond_window",
+    );
+    expect(stored).toEqual([
+      { idempotency_key: 'counted', beyond_window: 0 },
+      { idempotency_key: 'late-open', beyond_window: 1 },
+      { idempotency_key: 'late-replayed', beyond_window: 2 },
+    ]);
+    const counters = async () =>
+      (await rows<{ q: string; n: string }>("SELECT toString(sum(quantity)) AS q, toString(sum(events)) AS n FROM usage_period_counters WHERE tenant_id = 'up'"))[0];
+    expect(await counters()).toEqual({ q: '2.5', n: '1' });
+    const keys = await rows<{ idempotency_key: string }>("SELECT idempotency_key FROM event_keys FINAL WHERE tenant_id = 'up' ORDER BY idempotency_key");
+    expect(keys.map((k) => k.idempotency_key)).toEqual(['counted', 'late-open', 'late-replayed']);
+    await storage.jobs.insert({ table: 'events', values: [event('after-upgrade', '2026-11-22 13:00:00.000', 0, '2026-11-25 09:00:00.000')], format: 'JSONEachRow' });
+    expect(await counters()).toEqual({ q: '5', n: '2' });
+    expect(await rows("SELECT 1 FROM event_keys WHERE tenant_id = 'up' AND idempotency_key = 'after-upgrade'")).toHaveLength(1);
+    expect(await rows("SELECT name FROM system.tables WHERE database = currentDatabase() AND name = 'events_reordered'")).toEqual([]);
   });
 
   it('records late events replayed the old way (flagged 2) as replayed, and leaves the others late', async () => {
