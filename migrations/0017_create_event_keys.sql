@@ -22,8 +22,10 @@ TO {{local:event_keys}} AS
 SELECT tenant_id, idempotency_key, payload_hash, now() AS inserted_at
 FROM {{local:events}};
 
--- Keys stored before this migration; a key's first version is when it was accepted.
+-- Keys stored before this migration; a key's first version is when it was accepted. Synchronous on a cluster: the
+-- service builds its key filter from this table right after the migrations, so every key must be there by then.
 INSERT INTO event_keys (tenant_id, idempotency_key, payload_hash, inserted_at)
+SETTINGS distributed_foreground_insert = 1
 SELECT tenant_id, idempotency_key, argMin(payload_hash, ingested_at), toDateTime(min(ingested_at), 'UTC')
 FROM events
 GROUP BY tenant_id, idempotency_key;

@@ -1,11 +1,11 @@
 /**
  * A split-block Bloom filter (the layout Parquet and Impala use): 256-bit blocks, one bit set in each of a block's
- * eight words, so a test or an insert touches one 32-byte cache line. 16 bits per key: measured false-positive
- * rate in key-filter.test.ts. It answers "certainly never accepted" or "maybe"; only a "maybe" costs a look-up
- * in the engine.
+ * eight words, so a test or an insert touches one 32-byte cache line. 12 bits (1.5 bytes) per key: measured
+ * false-positive rate 0.54% at full load, 0.17% at 80% (16 bits: 0.14% and 0.05%, for a third more memory). It
+ * answers "certainly never accepted" or "maybe"; only a "maybe" costs a look-up in the engine.
  */
 const SALT = [0x47b6137b, 0x44974d91, 0x8824ad5b, 0xa2b7289d, 0x705495c7, 0x2df1424b, 0x9efc4947, 0x5c6bfb31];
-const BITS_PER_KEY = 16;
+const BITS_PER_KEY = 12;
 const WORDS_PER_BLOCK = 8;
 
 export class BlockBloom {
@@ -46,7 +46,7 @@ export class BlockBloom {
   }
 }
 
-/** Smallest filter a tenant starts with: 65,536 keys in 128 KiB. */
+/** Smallest filter a tenant starts with: 65,536 keys in 96 KiB. */
 export const MIN_CAPACITY = 1 << 16;
 
 /**
@@ -57,9 +57,12 @@ export const MIN_CAPACITY = 1 << 16;
 export class KeyFilter {
   constructor(readonly filters: BlockBloom[] = []) {}
 
-  /** A filter sized for `expected` keys with room to grow (a full rebuild knows how many keys there are). */
+  /**
+   * A filter sized for `expected` keys with a quarter more room (a full rebuild knows how many keys there are):
+   * 1.9 bytes per key, and 80% full it answers "maybe" for 0.17% of new keys.
+   */
   static sizedFor(expected: number): KeyFilter {
-    return new KeyFilter([new BlockBloom(Math.max(MIN_CAPACITY, Math.ceil(expected * 1.5)))]);
+    return new KeyFilter([new BlockBloom(Math.max(MIN_CAPACITY, Math.ceil(expected * 1.25)))]);
   }
 
   get keys(): number {
