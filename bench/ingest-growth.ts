@@ -38,6 +38,8 @@ const events = Math.ceil(env('BENCH_GROWTH_EVENTS', 1_000_000) / batchSize) * ba
 const concurrency = env('BENCH_CONCURRENCY', 12);
 const latencySeconds = env('BENCH_LATENCY_SECONDS', 15);
 const optimize = process.env.BENCH_GROWTH_OPTIMIZE !== '0';
+/** Events kept apart for the half-load run after the measured one: enough for latencySeconds at 60k events/s. */
+const pacedReserve = Math.ceil((latencySeconds * 60_000) / batchSize) * batchSize;
 const keep = process.env.BENCH_KEEP === '1';
 const mib = (bytes: number) => `${fmt(bytes / 2 ** 20)} MiB`;
 
@@ -143,8 +145,7 @@ async function measure(stored: number, list: BenchEvent[]): Promise<Run & { dir:
   const { svc, ms: startSnapshotMs } = await timedStart(dir);
   try {
     const client = new IngestClient(svc.port, svc.adminKey);
-    const half = Math.floor(list.length / 2 / batchSize) * batchSize;
-    const peakBodies = bodies(list.slice(0, list.length - half));
+    const peakBodies = bodies(list.slice(0, events));
     const m0 = await svc.metricsText();
     const cpu0 = cpuSecondsOf(svc.pid);
     let rssPeak = 0;
@@ -156,8 +157,8 @@ async function measure(stored: number, list: BenchEvent[]): Promise<Run & { dir:
       const cpu = cpuSecondsOf(svc.pid) - cpu0;
       const rate = peak.eventsPerSec;
       const interval = (batchSize / (rate / 2)) * 1000;
-      const pacedCount = Math.min(half / batchSize, Math.max(20, Math.round((latencySeconds * 1000) / interval)));
-      paced = await client.openLoop(bodies(list.slice(list.length - half, list.length - half + pacedCount * batchSize)), batchSize, interval);
+      const pacedCount = Math.min(pacedReserve / batchSize, Math.max(20, Math.round((latencySeconds * 1000) / interval)));
+      paced = await client.openLoop(bodies(list.slice(events, events + pacedCount * batchSize)), batchSize, interval);
       rssPeak = Math.max(rssPeak, svc.sampleMemory().rss);
       const m1 = await svc.metricsText();
       const answers = (answer: string) =>
@@ -225,9 +226,9 @@ async function verify(dir: string, expected: number, withBytes: boolean) {
 async function main() {
   const startedAt = new Date().toISOString();
   const loadAvgStart = os.loadavg();
-  const list = benchEvents(0, events);
+  const list = benchEvents(0, events + pacedReserve);
   const rawDir = mkdtempSync(path.join(os.tmpdir(), 'stripemeter-growth-raw-'));
-  const raw = await rawRate(rawDir, list);
+  const raw = await rawRate(rawDir, list.slice(0, events));
   rmSync(rawDir, { recursive: true, force: true });
   log(`raw insert: ${fmt(raw)} rows/s`);
 

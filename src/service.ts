@@ -110,8 +110,11 @@ export async function startService(
       options.workers ? heartbeat('push') : undefined,
     );
 
-    const keyIndex = config.ingestKeys.filter ? await loadKeyIndex(config, storage.lookup, log) : undefined;
-    const writer = new IngestWriter(
+    // The key index rebuilds a tenant's filter only once the writer's groups in flight have committed.
+    let writer: IngestWriter | undefined;
+    const committed = () => writer?.committed() ?? Promise.resolve();
+    const keyIndex = config.ingestKeys.filter ? await loadKeyIndex(config, storage.keys, committed, log) : undefined;
+    writer = new IngestWriter(
       storage.ingest,
       storage.lookup,
       {
@@ -220,9 +223,9 @@ export async function startService(
 }
 
 /** Loads the ingest key filters (snapshot plus the keys inserted since, or a full rebuild) before ingest starts. */
-async function loadKeyIndex(config: Config, client: ClickHouseClient, log: Logger): Promise<KeyIndex> {
+async function loadKeyIndex(config: Config, client: ClickHouseClient, settled: () => Promise<void>, log: Logger): Promise<KeyIndex> {
   const file = path.join(config.dataDir, 'dedupe', 'key-filter.bin');
-  const keyIndex = new KeyIndex(client, { file, recentKeys: config.ingestKeys.recentKeys }, log);
+  const keyIndex = new KeyIndex(client, { file, recentKeys: config.ingestKeys.recentKeys, settled }, log);
   const report = await keyIndex.load();
   log.info({ ...report, ms: Math.round(report.ms) }, 'ingest key filter loaded');
   return keyIndex;

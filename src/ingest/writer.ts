@@ -160,6 +160,11 @@ export class IngestWriter {
     }
   }
 
+  /** Resolves when every group taken so far has committed (or failed). */
+  committed(): Promise<void> {
+    return this.settled;
+  }
+
   /** Stops taking writes, waits for queued groups to commit, and stores the latest watermarks. */
   async close(): Promise<void> {
     this.closed = true;

@@ -9,11 +9,12 @@ import { analystServerSettings, analystSetStatements } from '../analyst/settings
  * analyst or background query on a shared connection would stall ingest; separate connections run concurrently.
  * Ingest has two: `ingest` inserts while `lookup` already checks the next group's keys. `replay` runs replay's diffs
  * and corrections, so an operator's replay never queues behind a push or reconciliation (`jobs`). `analyst` runs
- * analysts' SQL (`POST /v1/sql`) and is read-only with limits (lockAnalyst).
+ * analysts' SQL (`POST /v1/sql`) and is read-only with limits (lockAnalyst). `keys` reads back idempotency keys for
+ * the ingest key filter (at start and when a tenant's filter is rebuilt), a long scan that must not hold up `lookup`.
  */
 type ClientConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
 
-export const roles = ['ingest', 'lookup', 'api', 'jobs', 'replay', 'analyst'] as const;
+export const roles = ['ingest', 'lookup', 'keys', 'api', 'jobs', 'replay', 'analyst'] as const;
 export type Role = (typeof roles)[number];
 
 export type Storage = Record<Role, ClickHouseClient> & {

@@ -9,6 +9,11 @@ import { keyHashes } from './key-hash.js';
 
 /** Keys inserted up to this long before a snapshot started are in it for sure (covers clock skew with a server). */
 const SNAPSHOT_MARGIN_MS = 10 * 60_000;
+/**
+ * A tenant whose chain reaches this many filters is rebuilt into one filter sized for its keys, in the background:
+ * false positives add up over the chain (at 12 bits a key, each full filter answers "maybe" for 0.54% of new keys).
+ */
+const MAX_CHAIN = 4;
 const MAGIC = 'stripemeter-key-filter/1\n';
 
 type SnapshotHeader = {
@@ -19,7 +24,7 @@ type SnapshotHeader = {
   tenants: Array<{ tenantId: string; filters: Array<{ capacity: number; count: number }> }>;
 };
 
-export type KeyIndexStats = { tenants: number; keys: number; filterBytes: number; recentKeys: number };
+export type KeyIndexStats = { tenants: number; keys: number; filterBytes: number; recentKeys: number; rebuilds: number };
 export type LoadReport = { mode: 'snapshot' | 'full'; ms: number; keysRead: number; keys: number; filterBytes: number };
 
 /**
@@ -47,10 +52,18 @@ export class KeyIndex {
   private ringNext = 0;
   private dirty = false;
   private snapshotting: Promise<void> | undefined;
+  /** Tenants being rebuilt, with the hashes of keys added meanwhile (re-added to the rebuilt filter). */
+  private readonly rebuilding = new Map<string, Array<[number, number]>>();
+  private rebuilds = 0;
+  private readonly running = new Set<Promise<void>>();
 
+  /**
+   * `settled` resolves once every key accepted so far is stored (the writer's groups in flight have committed): a
+   * rebuild reads `event_keys` only after it, so no key accepted before the rebuild began can be missing from it.
+   */
   constructor(
     private readonly client: ClickHouseClient,
-    private readonly opts: { file: string; recentKeys: number },
+    private readonly opts: { file: string; recentKeys: number; settled?: () => Promise<void>; maxChain?: number },
     private readonly log: Logger,
   ) {
     this.ring = new Array<string | undefined>(opts.recentKeys);
@@ -76,6 +89,47 @@ export class KeyIndex {
     const [h1, h2] = keyHashes(key);
     filter.add(h1, h2);
     this.dirty = true;
+    const pending = this.rebuilding.get(tenantId);
+    if (pending) pending.push([h1, h2]);
+    else if (filter.filters.length >= (this.opts.maxChain ?? MAX_CHAIN) && this.opts.settled) {
+      const running: Promise<void> = this.rebuild(tenantId).finally(() => this.running.delete(running));
+      this.running.add(running);
+    }
+  }
+
+  /** Resolves when no tenant's filter is being rebuilt. */
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.all([...this.running]);
+  }
+
+  /**
+   * Replaces a tenant's chain by one filter sized for all its keys, read from `event_keys` on this index's own
+   * connection. Until the swap the chain keeps answering (and gaining keys, also noted for the new filter).
+   */
+  private async rebuild(tenantId: string): Promise<void> {
+    const pending: Array<[number, number]> = [];
+    this.rebuilding.set(tenantId, pending);
+    const started = performance.now();
+    try {
+      await this.opts.settled!();
+      const rebuilt = new Map<string, KeyFilter>();
+      const read = await this.readKeys(new Date(0), true, tenantId, rebuilt);
+      const filter = rebuilt.get(tenantId) ?? new KeyFilter();
+      for (const [h1, h2] of pending) filter.add(h1, h2);
+      const was = this.filters.get(tenantId);
+      this.filters.set(tenantId, filter);
+      this.dirty = true;
+      this.rebuilds++;
+      this.log.info(
+        { tenantId, keysRead: read, filtersBefore: was?.filters.length, bytesBefore: was?.bytes, bytes: filter.bytes, ms: Math.round(performance.now() - started) },
+        'ingest key filter of a tenant rebuilt',
+      );
+    } catch (err) {
+      // The chain stays in use, as exact as before; the next key added tries again.
+      this.log.warn({ err, tenantId }, 'ingest key filter rebuild failed');
+    } finally {
+      this.rebuilding.delete(tenantId);
+    }
   }
 
   /** Keys known stored with their fingerprints (committed by this writer, or found by a look-up). */
@@ -95,7 +149,7 @@ export class KeyIndex {
       keys += f.keys;
       filterBytes += f.bytes;
     }
-    return { tenants: this.filters.size, keys, filterBytes, recentKeys: this.recent.size };
+    return { tenants: this.filters.size, keys, filterBytes, recentKeys: this.recent.size, rebuilds: this.rebuilds };
   }
 
   /** Loads the snapshot and reads back the keys inserted since; without a usable snapshot, reads every key. */
@@ -203,14 +257,15 @@ export class KeyIndex {
    * Adds every key inserted since `since` to its tenant's filter. The engine hashes the keys (the same functions as
    * keyHashes), so 8 bytes a key travel instead of the key. A full rebuild sizes each tenant's filter for its keys.
    */
-  private async readKeys(since: Date, sized: boolean): Promise<number> {
+  private async readKeys(since: Date, sized: boolean, onlyTenant?: string, into: Map<string, KeyFilter> = this.filters): Promise<number> {
     const params = { since: Math.floor(since.getTime() / 1000) };
     const rs = await this.client.query({ query: loadSql('ingest/key_counts'), query_params: params, format: 'JSONEachRow' });
     const counts = await rs.json<{ tenant_id: string; keys: string | number }>();
     let read = 0;
     for (const { tenant_id: tenantId, keys } of counts) {
-      let filter = this.filters.get(tenantId);
-      if (!filter || sized) this.filters.set(tenantId, (filter = sized ? KeyFilter.sizedFor(Number(keys)) : new KeyFilter()));
+      if (onlyTenant !== undefined && tenantId !== onlyTenant) continue;
+      let filter = into.get(tenantId);
+      if (!filter || sized) into.set(tenantId, (filter = sized ? KeyFilter.sizedFor(Number(keys)) : new KeyFilter()));
       const result = await this.client.exec({ query: loadSql('ingest/key_hashes'), query_params: { ...params, tenantId } });
       let carry: Buffer = Buffer.alloc(0);
       for await (const chunk of result.stream as AsyncIterable<Buffer>) {

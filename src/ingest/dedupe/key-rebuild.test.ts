@@ -1,0 +1,60 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../config.js';
+import { createLogger } from '../../log.js';
+import { openStorage, type Storage } from '../../storage/client.js';
+import { migrate } from '../../storage/migrations.js';
+import { MIN_CAPACITY } from './key-filter.js';
+import { KeyIndex } from './key-index.js';
+
+// A tenant whose filter chain grew long is rebuilt into one filter from event_keys, in the background, without
+// losing a key: neither one stored before the rebuild nor one accepted while it ran.
+let dir: string;
+let storage: Storage;
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'stripemeter-keyrebuild-'));
+  storage = await openStorage(loadConfig({ STRIPEMETER_DATA_DIR: dir }));
+  await migrate(storage.jobs, {});
+});
+afterAll(async () => {
+  await storage?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const stored = MIN_CAPACITY + 5000;
+const keyOf = (i: number) => `key-${i}`;
+
+describe('rebuilding a long filter chain', () => {
+  it('waits for the writer, reads every stored key, and keeps the keys added meanwhile', async () => {
+    let release!: () => void;
+    const writerBusy = new Promise<void>((r) => (release = r));
+    const index = new KeyIndex(storage.keys, { file: path.join(dir, 'kf.bin'), recentKeys: 0, settled: () => writerBusy, maxChain: 2 }, createLogger('silent'));
+    await index.load();
+    expect(index.stats()).toMatchObject({ keys: 0 });
+    // The keys as the writer would have stored them: through events and its view into event_keys.
+    await storage.jobs.command({
+      query: `INSERT INTO events (tenant_id, idempotency_key, metric, customer_ref, quantity, ts, period, payload_hash)
+        SELECT 'rb', concat('key-', toString(number)), 'm', 'c', 1, now64(3), '2026-11', 'aaaaaaaaaaaaaaaa' FROM numbers({n:UInt64})`,
+      query_params: { n: stored },
+    });
+    // The writer accepts the same keys one by one: the second filter of the chain starts a rebuild.
+    for (let i = 0; i < stored; i++) index.add('rb', keyOf(i));
+    // Accepted while the rebuild waits for the writer's groups in flight: never stored in event_keys here.
+    for (let i = 0; i < 1000; i++) index.add('rb', `late-${i}`);
+    expect(index.stats().rebuilds).toBe(0);
+    release();
+    await index.idle();
+    expect(index.stats().rebuilds).toBe(1);
+    const misses = [];
+    for (let i = 0; i < stored; i++) if (!index.mayContain('rb', keyOf(i))) misses.push(i);
+    for (let i = 0; i < 1000; i++) if (!index.mayContain('rb', `late-${i}`)) misses.push(`late-${i}`);
+    expect(misses).toEqual([]);
+    // One filter sized for the stored keys (1.25x), instead of a chain of two.
+    expect(index.stats().filterBytes).toBe(Math.ceil((Math.ceil(stored * 1.25) * 12) / 256) * 32);
+    let falsePositives = 0;
+    for (let i = 0; i < 100_000; i++) if (index.mayContain('rb', `never-${i}`)) falsePositives++;
+    expect(falsePositives).toBeLessThan(300);
+  });
+});
