@@ -14,10 +14,35 @@ export type WriteOutcome = { status: 'accepted' | 'duplicate' | 'conflict'; late
 
 type Waiting = { rows: EventRow[]; tenants: Set<string>; resolve: (o: WriteOutcome[]) => void; reject: (e: unknown) => void };
 
-/** A group whose INSERT is running: its new keys are known in memory until the table shows them. */
-type InFlight = { group: Waiting[]; outcomes: WriteOutcome[]; accepted: Map<string, string>; insert: Promise<void>; done: () => void };
+/**
+ * A group whose INSERT is running: its new keys are known in memory until the table shows them. `refused` holds the
+ * requests whose rows the engine refused as bad data after the group was split (see `insertSplit`).
+ */
+type InFlight = {
+  group: Waiting[];
+  outcomes: WriteOutcome[];
+  accepted: Map<string, string>;
+  refused: Map<number, IngestDataError>;
+  insert: Promise<void>;
+  done: () => void;
+};
 
 export class StorageUnavailableError extends Error {}
+
+/** The engine refused a request's rows as bad data (they passed validation): nothing from that request was stored. */
+export class IngestDataError extends Error {}
+
+/**
+ * Engine errors about the data of an INSERT, not about the engine: an allow-list of ClickHouse error types. Such a
+ * failure is the same on every retry, and it is split down to the request it comes from.
+ */
+const dataErrorTypes =
+  /^(CANNOT_PARSE_\w+|CANNOT_READ_\w+|INCORRECT_DATA|TYPE_MISMATCH|DECIMAL_OVERFLOW|VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE|ARGUMENT_OUT_OF_BOUND|CANNOT_CONVERT_TYPE|TOO_LARGE_STRING_SIZE|INCORRECT_NUMBER_OF_COLUMNS|UNKNOWN_FIELD|CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN|ILLEGAL_COLUMN)$/;
+
+function dataErrorType(err: unknown): string | undefined {
+  const type = (err as { type?: unknown } | null)?.type;
+  return typeof type === 'string' && dataErrorTypes.test(type) ? type : undefined;
+}
 
 /** The ingest queue is full (in rows or bytes): the whole request was refused before queuing, nothing stored. */
 export class IngestOverloadedError extends Error {
@@ -228,7 +253,13 @@ export class IngestWriter {
   ): InFlight {
     const accepted = new Map<string, string>();
     const fresh: EventRow[] = [];
-    const outcomes = rows.map((row): WriteOutcome => {
+    // The request each row came from, so a group the engine refuses as bad data can be split by request.
+    const requestOf: number[] = [];
+    group.forEach((w, i) => {
+      for (let j = 0; j < w.rows.length; j++) requestOf.push(i);
+    });
+    const freshByRequest: EventRow[][] = group.map(() => []);
+    const outcomes = rows.map((row, index): WriteOutcome => {
       const id = keyOf(row);
       const known = stored.get(id) ?? previous?.get(id) ?? accepted.get(id);
       if (known !== undefined) return { status: known === row.payload_hash ? 'duplicate' : 'conflict' };
@@ -242,17 +273,55 @@ export class IngestWriter {
         this.metrics.reaggregations.inc({ reason: 'late_event' });
       }
       fresh.push(row);
+      freshByRequest[requestOf[index]!]!.push(row);
       return lateness ? { status: 'accepted', lateness } : { status: 'accepted' };
     });
+    const refused = new Map<number, IngestDataError>();
     const insert = (async () => {
       if (fresh.length > 0) {
-        await this.insert(fresh);
+        try {
+          await this.insert(fresh);
+        } catch (err) {
+          const type = dataErrorType(err);
+          if (type === undefined) throw err;
+          await this.insertSplit(freshByRequest, type, refused, accepted);
+        }
         await this.watermarks.persist();
       }
       this.metrics.ingestBatchRows.observe(rows.length);
       this.metrics.ingestCommitDuration.observe((performance.now() - started) / 1000);
     })();
-    return { group, outcomes, accepted, insert, done };
+    return { group, outcomes, accepted, refused, insert, done };
+  }
+
+  /**
+   * After the engine refused the group's INSERT as bad data (one request's rows; nothing of that INSERT was written:
+   * a group is one block, parsed whole before it is written), each request's rows go in on their own, so only the
+   * request holding the bad data fails and every other request's events are stored. A refused request's keys leave
+   * `accepted` (its events were not stored) and the watermarks are re-staged from the stored rows alone.
+   */
+  private async insertSplit(
+    freshByRequest: EventRow[][],
+    type: string,
+    refused: Map<number, IngestDataError>,
+    accepted: Map<string, string>,
+  ): Promise<void> {
+    this.log.warn({ type, requests: freshByRequest.length }, 'the engine refused a group commit as bad data; inserting its requests one by one');
+    for (const [i, rows] of freshByRequest.entries()) {
+      if (rows.length === 0) continue;
+      try {
+        await this.insert(rows);
+      } catch (err) {
+        const rowType = dataErrorType(err);
+        if (rowType === undefined) throw err;
+        refused.set(i, new IngestDataError(`the storage engine refused this request's events as bad data (${rowType}); nothing from it was stored`));
+        for (const r of rows) accepted.delete(keyOf(r));
+      }
+    }
+    this.watermarks.discard();
+    freshByRequest.forEach((rows, i) => {
+      if (!refused.has(i)) for (const r of rows) this.watermarks.observe(r, this.opts.latenessWindowMs);
+    });
   }
 
   /** Waits for a group's INSERT and answers its requests; false when it failed. */
@@ -261,8 +330,10 @@ export class IngestWriter {
       await f.insert;
       if (this.keys) for (const [id, hash] of f.accepted) this.keys.remember(id, hash);
       let offset = 0;
-      for (const w of f.group) {
-        w.resolve(f.outcomes.slice(offset, offset + w.rows.length));
+      for (const [i, w] of f.group.entries()) {
+        const refused = f.refused.get(i);
+        if (refused) w.reject(refused);
+        else w.resolve(f.outcomes.slice(offset, offset + w.rows.length));
         offset += w.rows.length;
       }
       return true;
@@ -379,7 +450,8 @@ export class IngestWriter {
         result.stream.resume();
         return;
       } catch (err) {
-        if (attempt >= attempts) throw err;
+        // Bad data fails the same way every time; anything else may be passing.
+        if (attempt >= attempts || dataErrorType(err) !== undefined) throw err;
         this.log.warn({ err, attempt }, 'events insert failed; retrying with the same deduplication token');
         await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
       }

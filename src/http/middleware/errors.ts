@@ -1,7 +1,7 @@
 import type { Middleware } from 'koa';
 import type { State } from '../context.js';
 import { HttpError } from '../errors.js';
-import { IngestOverloadedError, StorageUnavailableError } from '../../ingest/writer.js';
+import { IngestDataError, IngestOverloadedError, StorageUnavailableError } from '../../ingest/writer.js';
 
 /**
  * Renders every failure as JSON. Client mistakes carry their own 4xx; anything unexpected is a 5xx whose body says
@@ -19,6 +19,7 @@ export function errors(): Middleware<State> {
       if (err instanceof HttpError) e = err;
       else if (err instanceof StorageUnavailableError) e = new HttpError(503, 'storage_unavailable', err.message);
       else if (err instanceof IngestOverloadedError) e = new HttpError(429, 'ingest_overloaded', err.message);
+      else if (err instanceof IngestDataError) e = new HttpError(422, 'data_refused', err.message);
       else if (isClientHttpError(err)) e = new HttpError(err.status, err.expose ? 'bad_request' : 'error', err.message);
       else {
         ctx.state.log?.error({ err }, 'unhandled error');
