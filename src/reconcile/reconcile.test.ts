@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { event, startTestService, type TestService } from '../../test/support/service.js';
+import { keepClockAwayFromMonthStart } from '../../test/support/clock.js';
 import { tenantWithMeter } from '../../test/support/stripe.js';
+
+keepClockAwayFromMonthStart();
 
 const env = { STRIPE_SANDBOX_PORT: '0', PUSH_INTERVAL: 'PT1H', RECON_INTERVAL: 'PT1H', RECON_SETTLE: 'PT0S' };
 let svc: TestService;

@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { event, startTestService, type TestService } from '../../test/support/service.js';
+import { keepClockAwayFromMonthStart } from '../../test/support/clock.js';
 import { tenantWithMeter } from '../../test/support/stripe.js';
 import { loadSql } from '../storage/sql.js';
 import { toClickHouseTime } from '../storage/time.js';
+
+keepClockAwayFromMonthStart();
 
 const env = {
   STRIPE_SANDBOX_PORT: '0',

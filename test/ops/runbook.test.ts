@@ -95,9 +95,12 @@ beforeAll(async () => {
   });
   sandboxUrl = `http://127.0.0.1:${port}`;
   const now = Date.now();
+  // 20 hours late, but never before this month began: the runbook reads the current billing period.
+  const monthStart = Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), 1);
+  const lateTs = Math.max(now - 20 * 3600_000, monthStart);
   const ev = (customerRef: string, quantity: number, ts: number, key: string) => ({ tenantId: 'demo', metric: 'requests', customerRef, quantity, ts: new Date(ts).toISOString(), idempotencyKey: key });
   const ingest = await api('POST', '/v1/events/ingest', {
-    events: [ev('cus_1', 1000, now, 'rb-1'), ev('cus_2', 300, now, 'rb-2'), ev('cus_2', 20, now - 20 * 3600_000, 'rb-late')],
+    events: [ev('cus_1', 1000, now, 'rb-1'), ev('cus_2', 300, now, 'rb-2'), ev('cus_2', 20, lateTs, 'rb-late')],
   });
   expect(ingest.results[2].lateness).toBe('late');
   expect((await api('POST', '/v1/push/run', { tenantId: 'demo' })).acked).toBe(2);

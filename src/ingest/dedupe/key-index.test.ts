@@ -2,6 +2,9 @@ import { copyFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { event, startTestService, type TestService } from '../../../test/support/service.js';
+import { keepClockAwayFromMonthStart } from '../../../test/support/clock.js';
+
+keepClockAwayFromMonthStart();
 
 // Dedupe through the key filter, across restarts: from its snapshot, from the snapshot plus the keys inserted since,
 // and rebuilt from event_keys when the snapshot is missing or unreadable. The recent-keys map is off, so every
