@@ -1,27 +1,19 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { createMetrics } from '../ops/metrics.js';
-import { openStorage, type Storage } from '../storage/client.js';
-import { migrate } from '../storage/migrations.js';
 import { prepareEvent, type EventRow } from './event.js';
 import { IngestDataError, IngestWriter } from './writer.js';
+import { openTestStorage, type TestStorage } from '../../test/support/storage.js';
 
 // A row that passed validation but that the engine refuses (here a lone surrogate, which validation now rejects
 // first) must fail only the request it came from, never the other requests of its group commit.
-let dir: string;
-let storage: Storage;
+let storage: TestStorage;
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'stripemeter-split-'));
-  storage = await openStorage(loadConfig({ STRIPEMETER_DATA_DIR: dir }));
-  await migrate(storage.jobs, {});
+  storage = await openTestStorage('split');
 });
 afterAll(async () => {
-  await storage?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await storage?.destroy();
 });
 
 const ts = new Date(Date.now() - 60_000).toISOString();

@@ -1,20 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../config.js';
-import { openStorage, type Storage } from '../../storage/client.js';
 import { keyHashes } from './key-hash.js';
+import { openTestStorage, type TestStorage } from '../../../test/support/storage.js';
 
-let dir: string;
-let storage: Storage;
+let storage: TestStorage;
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'stripemeter-keyhash-'));
-  storage = await openStorage(loadConfig({ STRIPEMETER_DATA_DIR: dir }));
+  storage = await openTestStorage('keyhash');
 });
 afterAll(async () => {
-  await storage?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await storage?.destroy();
 });
 
 describe('keyHashes', () => {

@@ -1,26 +1,18 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../config.js';
 import { createLogger } from '../../log.js';
-import { openStorage, type Storage } from '../../storage/client.js';
-import { migrate } from '../../storage/migrations.js';
 import { MIN_CAPACITY } from './key-filter.js';
 import { KeyIndex } from './key-index.js';
+import { openTestStorage, type TestStorage } from '../../../test/support/storage.js';
 
 // A tenant whose filter chain grew long is rebuilt into one filter from event_keys, in the background, without
 // losing a key: neither one stored before the rebuild nor one accepted while it ran.
-let dir: string;
-let storage: Storage;
+let storage: TestStorage;
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'stripemeter-keyrebuild-'));
-  storage = await openStorage(loadConfig({ STRIPEMETER_DATA_DIR: dir }));
-  await migrate(storage.jobs, {});
+  storage = await openTestStorage('keyrebuild');
 });
 afterAll(async () => {
-  await storage?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await storage?.destroy();
 });
 
 const stored = MIN_CAPACITY + 5000;
@@ -30,7 +22,7 @@ describe('rebuilding a long filter chain', () => {
   it('waits for the writer, reads every stored key, and keeps the keys added meanwhile', async () => {
     let release!: () => void;
     const writerBusy = new Promise<void>((r) => (release = r));
-    const index = new KeyIndex(storage.keys, { file: path.join(dir, 'kf.bin'), recentKeys: 0, settled: () => writerBusy, maxChain: 2 }, createLogger('silent'));
+    const index = new KeyIndex(storage.keys, { file: path.join(storage.dir, 'kf.bin'), recentKeys: 0, settled: () => writerBusy, maxChain: 2 }, createLogger('silent'));
     await index.load();
     expect(index.stats()).toMatchObject({ keys: 0 });
     // The keys as the writer would have stored them: through events and its view into event_keys.
