@@ -253,13 +253,9 @@ export class IngestWriter {
   ): InFlight {
     const accepted = new Map<string, string>();
     const fresh: EventRow[] = [];
-    // The request each row came from, so a group the engine refuses as bad data can be split by request.
-    const requestOf: number[] = [];
-    group.forEach((w, i) => {
-      for (let j = 0; j < w.rows.length; j++) requestOf.push(i);
-    });
+    // Each request's new rows too, so a group the engine refuses as bad data can be split by request.
     const freshByRequest: EventRow[][] = group.map(() => []);
-    const outcomes = rows.map((row, index): WriteOutcome => {
+    const judgeRow = (row: EventRow, requestFresh: EventRow[]): WriteOutcome => {
       const id = keyOf(row);
       const known = stored.get(id) ?? previous?.get(id) ?? accepted.get(id);
       if (known !== undefined) return { status: known === row.payload_hash ? 'duplicate' : 'conflict' };
@@ -273,9 +269,10 @@ export class IngestWriter {
         this.metrics.reaggregations.inc({ reason: 'late_event' });
       }
       fresh.push(row);
-      freshByRequest[requestOf[index]!]!.push(row);
+      requestFresh.push(row);
       return lateness ? { status: 'accepted', lateness } : { status: 'accepted' };
-    });
+    };
+    const outcomes = group.flatMap((w, i) => w.rows.map((row) => judgeRow(row, freshByRequest[i]!)));
     const refused = new Map<number, IngestDataError>();
     const insert = (async () => {
       if (fresh.length > 0) {

@@ -112,9 +112,9 @@ export class KeyIndex {
     const started = performance.now();
     try {
       await this.opts.settled!();
-      const rebuilt = new Map<string, KeyFilter>();
-      const read = await this.readKeys(new Date(0), true, tenantId, rebuilt);
-      const filter = rebuilt.get(tenantId) ?? new KeyFilter();
+      const [count] = await this.keyCounts(0, tenantId);
+      const filter = KeyFilter.sizedFor(count?.keys ?? 0);
+      const read = count ? await this.addKeys(tenantId, 0, filter) : 0;
       for (const [h1, h2] of pending) filter.add(h1, h2);
       const was = this.filters.get(tenantId);
       this.filters.set(tenantId, filter);
@@ -160,12 +160,14 @@ export class KeyIndex {
       this.log.warn({ err }, 'key filter snapshot unreadable; rebuilding from event_keys');
       return undefined;
     });
-    let keysRead: number;
-    if (snapshot) {
-      for (const [tenantId, filter] of snapshot.filters) this.filters.set(tenantId, filter);
-      keysRead = await this.readKeys(new Date(snapshot.coveredUntilMs), false);
-    } else {
-      keysRead = await this.readKeys(new Date(0), true);
+    let keysRead = 0;
+    if (snapshot) for (const [tenantId, filter] of snapshot.filters) this.filters.set(tenantId, filter);
+    const sinceSeconds = snapshot ? Math.floor(snapshot.coveredUntilMs / 1000) : 0;
+    for (const { tenantId, keys } of await this.keyCounts(sinceSeconds)) {
+      // A full rebuild sizes each tenant's filter for its keys; a snapshot's filters take the tail.
+      let filter = this.filters.get(tenantId);
+      if (!filter) this.filters.set(tenantId, (filter = snapshot ? new KeyFilter() : KeyFilter.sizedFor(keys)));
+      keysRead += await this.addKeys(tenantId, sinceSeconds, filter);
     }
     const stats = this.stats();
     // A full rebuild is worth keeping at once: the next start then reads only the tail.
@@ -186,8 +188,9 @@ export class KeyIndex {
       coveredUntilMs: Date.now() - SNAPSHOT_MARGIN_MS,
       tenants: [...this.filters].map(([tenantId, f]) => ({ tenantId, filters: f.filters.map((b) => ({ capacity: b.capacity, count: b.count })) })),
     };
-    // Copies taken now: bits set while the file is written belong to keys the next start reads back anyway.
-    const words = [...this.filters.values()].flatMap((f) => f.filters.map((b) => b.words.slice()));
+    // Written as they are, not copied (a copy would double the filters' memory at each snapshot): bits set while
+    // the file is written belong to keys inserted after coveredUntilMs, which the next start reads back anyway.
+    const words = [...this.filters.values()].flatMap((f) => f.filters.map((b) => b.words));
     const headerBytes = Buffer.from(JSON.stringify(header));
     const prefix = Buffer.alloc(MAGIC.length + 4);
     prefix.write(MAGIC, 0, 'latin1');
@@ -253,30 +256,28 @@ export class KeyIndex {
     return row.id;
   }
 
+  /** Keys per tenant inserted since `sinceSeconds` (epoch seconds), of one tenant when `tenantId` is given. */
+  private async keyCounts(sinceSeconds: number, tenantId = ''): Promise<Array<{ tenantId: string; keys: number }>> {
+    const rs = await this.client.query({ query: loadSql('ingest/key_counts'), query_params: { since: sinceSeconds, tenantId }, format: 'JSONEachRow' });
+    return (await rs.json<{ tenant_id: string; keys: string | number }>()).map((r) => ({ tenantId: r.tenant_id, keys: Number(r.keys) }));
+  }
+
   /**
-   * Adds every key inserted since `since` to its tenant's filter. The engine hashes the keys (the same functions as
-   * keyHashes), so 8 bytes a key travel instead of the key. A full rebuild sizes each tenant's filter for its keys.
+   * Adds a tenant's keys inserted since `sinceSeconds` to `filter`. The engine hashes the keys (the same functions as
+   * keyHashes), so 8 bytes a key travel instead of the key.
    */
-  private async readKeys(since: Date, sized: boolean, onlyTenant?: string, into: Map<string, KeyFilter> = this.filters): Promise<number> {
-    const params = { since: Math.floor(since.getTime() / 1000) };
-    const rs = await this.client.query({ query: loadSql('ingest/key_counts'), query_params: params, format: 'JSONEachRow' });
-    const counts = await rs.json<{ tenant_id: string; keys: string | number }>();
+  private async addKeys(tenantId: string, sinceSeconds: number, filter: KeyFilter): Promise<number> {
+    const result = await this.client.exec({ query: loadSql('ingest/key_hashes'), query_params: { since: sinceSeconds, tenantId } });
     let read = 0;
-    for (const { tenant_id: tenantId, keys } of counts) {
-      if (onlyTenant !== undefined && tenantId !== onlyTenant) continue;
-      let filter = into.get(tenantId);
-      if (!filter || sized) into.set(tenantId, (filter = sized ? KeyFilter.sizedFor(Number(keys)) : new KeyFilter()));
-      const result = await this.client.exec({ query: loadSql('ingest/key_hashes'), query_params: { ...params, tenantId } });
-      let carry: Buffer = Buffer.alloc(0);
-      for await (const chunk of result.stream as AsyncIterable<Buffer>) {
-        const buf = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
-        const whole = buf.length - (buf.length % 8);
-        for (let i = 0; i < whole; i += 8) filter.add(buf.readUInt32LE(i), buf.readUInt32LE(i + 4));
-        read += whole / 8;
-        carry = buf.subarray(whole);
-      }
-      if (carry.length > 0) throw new Error('key hashes ended mid-row');
+    let carry: Buffer = Buffer.alloc(0);
+    for await (const chunk of result.stream as AsyncIterable<Buffer>) {
+      const buf = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+      const whole = buf.length - (buf.length % 8);
+      for (let i = 0; i < whole; i += 8) filter.add(buf.readUInt32LE(i), buf.readUInt32LE(i + 4));
+      read += whole / 8;
+      carry = buf.subarray(whole);
     }
+    if (carry.length > 0) throw new Error('key hashes ended mid-row');
     return read;
   }
 }
