@@ -14,6 +14,8 @@ const SNAPSHOT_MARGIN_MS = 10 * 60_000;
  * false positives add up over the chain (at 12 bits a key, each full filter answers "maybe" for 0.54% of new keys).
  */
 const MAX_CHAIN = 4;
+/** After a failed rebuild, a tenant's next one waits this long: each add would otherwise start another full read. */
+const REBUILD_RETRY_MS = 60_000;
 const MAGIC = 'stripemeter-key-filter/1\n';
 
 type SnapshotHeader = {
@@ -55,6 +57,7 @@ export class KeyIndex {
   /** Tenants being rebuilt, with the hashes of keys added meanwhile (re-added to the rebuilt filter). */
   private readonly rebuilding = new Map<string, Array<[number, number]>>();
   private rebuilds = 0;
+  private readonly rebuildFailedAt = new Map<string, number>();
   private readonly running = new Set<Promise<void>>();
 
   /**
@@ -91,7 +94,11 @@ export class KeyIndex {
     this.dirty = true;
     const pending = this.rebuilding.get(tenantId);
     if (pending) pending.push([h1, h2]);
-    else if (filter.filters.length >= (this.opts.maxChain ?? MAX_CHAIN) && this.opts.settled) {
+    else if (
+      filter.filters.length >= (this.opts.maxChain ?? MAX_CHAIN) &&
+      this.opts.settled &&
+      (this.rebuildFailedAt.get(tenantId) ?? -Infinity) <= Date.now() - REBUILD_RETRY_MS
+    ) {
       const running: Promise<void> = this.rebuild(tenantId).finally(() => this.running.delete(running));
       this.running.add(running);
     }
@@ -125,7 +132,8 @@ export class KeyIndex {
         'ingest key filter of a tenant rebuilt',
       );
     } catch (err) {
-      // The chain stays in use, as exact as before; the next key added tries again.
+      // The chain stays in use, as exact as before; a key added after REBUILD_RETRY_MS tries again.
+      this.rebuildFailedAt.set(tenantId, Date.now());
       this.log.warn({ err, tenantId }, 'ingest key filter rebuild failed');
     } finally {
       this.rebuilding.delete(tenantId);

@@ -49,4 +49,21 @@ describe('rebuilding a long filter chain', () => {
     for (let i = 0; i < 100_000; i++) if (index.mayContain('rb', `never-${i}`)) falsePositives++;
     expect(falsePositives).toBeLessThan(300);
   });
+
+  it('after a failed rebuild, waits before the next instead of starting one per key added', async () => {
+    let attempts = 0;
+    const failing = async () => {
+      attempts++;
+      throw new Error('storage unavailable');
+    };
+    const index = new KeyIndex(storage.keys, { file: path.join(storage.dir, 'kf2.bin'), recentKeys: 0, settled: failing, maxChain: 2 }, createLogger('silent'));
+    for (let i = 0; i < MIN_CAPACITY + 1; i++) index.add('rf', `k-${i}`);
+    await index.idle();
+    for (let i = 0; i < 5000; i++) index.add('rf', `more-${i}`);
+    await index.idle();
+    expect(attempts).toBe(1);
+    expect(index.stats().rebuilds).toBe(0);
+    // The chain still answers for every key.
+    expect(index.mayContain('rf', 'k-0') && index.mayContain('rf', 'more-4999')).toBe(true);
+  });
 });
