@@ -1,6 +1,7 @@
 import { copyFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../config.js';
 import { event, startTestService, type TestService } from '../../../test/support/service.js';
 import { keepClockAwayFromMonthStart } from '../../../test/support/clock.js';
 
@@ -96,5 +97,28 @@ describe('ingest key filter', () => {
     const before = await dedupeAnswers();
     expect(await ingest([...batch('a', 100), ...batch('e', 100)])).toMatchObject({ accepted: 100, duplicates: 100 });
     expect((await dedupeAnswers()).lookup - before.lookup).toBe(200);
+  });
+
+  it('keeps tenants apart and finds odd keys (newline, non-ASCII, 255 characters) after a restart', async () => {
+    await svc.stop();
+    svc = await startTestService(env, svc.dataDir);
+    expect((await svc.request('POST', '/v1/admin/tenants', { body: { id: 'other' } })).status).toBeLessThan(300);
+    const odd = ['line\nbreak', 'clé-日本-🎉', 'k'.repeat(255), 'shared-key'];
+    const events = (tenantId: string) => odd.map((key) => event({ tenantId, metric: 'm_keys', customerRef: 'cus_odd', ts, idempotencyKey: key }));
+    // The same keys under two tenants are two events each.
+    expect(await ingest(events('demo'))).toMatchObject({ accepted: 4, duplicates: 0 });
+    expect(await ingest(events('other'))).toMatchObject({ accepted: 4, duplicates: 0 });
+    await svc.stop();
+    svc = await startTestService(env, svc.dataDir);
+    expect(loaded()).toMatchObject({ mode: 'snapshot' });
+    expect(await ingest(events('demo'))).toMatchObject({ accepted: 0, duplicates: 4 });
+    expect(await ingest(events('other'))).toMatchObject({ accepted: 0, duplicates: 4 });
+  });
+
+  it('refuses bad key filter settings at start, naming the variable', () => {
+    for (const [name, value] of [['INGEST_KEY_FILTER', 'maybe'], ['INGEST_RECENT_KEYS', '-1'], ['INGEST_RECENT_KEYS', '1e9'], ['INGEST_KEY_SNAPSHOT_INTERVAL', 'PT0S'], ['INGEST_KEY_SNAPSHOT_INTERVAL', '5 minutes']]) {
+      expect(() => loadConfig({ [name!]: value })).toThrow(ConfigError);
+      expect(() => loadConfig({ [name!]: value })).toThrow(name!);
+    }
   });
 });
