@@ -4,6 +4,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { resolveAdminKey } from './auth/admin-key.js';
+import { AnalystSql } from './analyst/runner.js';
 import { ApiKeyStore } from './auth/keys.js';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
@@ -173,6 +174,12 @@ export async function startService(
       stripe,
       push: { engine, job: pushJob, workersHere: options.workers },
       keys: new ApiKeyStore(storage.api, admin.key, config.apiKeyCacheTtlMs),
+      analyst: new AnalystSql({
+        client: storage.analyst,
+        catalog: storage.api,
+        mode: storage.mode,
+        secrets: [admin.key, config.stripe.secretKey ?? ''],
+      }),
       writer,
       replay,
       adjustments,

@@ -1,48 +1,128 @@
+import type { AstNode } from './ast.js';
 import { AnalystSqlError } from './errors.js';
+import { analystTables, analystViews, type AnalystPolicy } from './policy.js';
 
-/** The statements analyst SQL runs: reads only. */
-export const readStatements = ['SELECT', 'WITH', 'SHOW', 'DESCRIBE', 'EXPLAIN', 'EXISTS'] as const;
+/** What analysts may send, as the engine's parser names it (the root of `EXPLAIN AST`). */
+const statements = new Set(['SelectWithUnionQuery', 'SelectIntersectExceptQuery', 'DescribeQuery', 'Explain']);
+const explainKinds = new Set(['EXPLAIN', 'EXPLAIN AST', 'EXPLAIN SYNTAX', 'EXPLAIN PLAN', 'EXPLAIN PIPELINE', 'EXPLAIN QUERY TREE', 'EXPLAIN ESTIMATE']);
 
 /**
- * Functions refused although the read-only session would run them. `file()` reads any file on the host in the
- * embedded engine (a chDB session is clickhouse-local, which has no user_files_path sandbox): the admin key file,
- * /proc/self/environ with the Stripe key. catboostEvaluate loads a model from a path.
+ * The parts of a SELECT the guard knows. A construct not listed here is refused until someone looks at what it does:
+ * an allow-list, so a new engine version's syntax cannot slip through unexamined.
  */
-export const refusedFunctions = ['file', 'catboostEvaluate'] as const;
+const knownNodes = new Set([
+  ...statements,
+  'ExpressionList',
+  'SelectQuery',
+  'Identifier',
+  'Literal',
+  'Function',
+  'Subquery',
+  'WithElement',
+  'TablesInSelectQuery',
+  'TablesInSelectQueryElement',
+  'TableExpression',
+  'TableIdentifier',
+  'TableJoin',
+  'ArrayJoin',
+  'SampleRatio',
+  'Asterisk',
+  'QualifiedAsterisk',
+  'ColumnsRegexpMatcher',
+  'ColumnsListMatcher',
+  'QualifiedColumnsRegexpMatcher',
+  'QualifiedColumnsListMatcher',
+  'ColumnsTransformerList',
+  'ColumnsExceptTransformer',
+  'ColumnsReplaceTransformer',
+  'ColumnsReplaceTransformerReplacement',
+  'ColumnsApplyTransformer',
+  'OrderByElement',
+  'InterpolateElement',
+  'WindowDefinition',
+  'WindowListElement',
+  'DataType',
+  'NameTypePair',
+  'ColumnDeclaration',
+  'Set',
+]);
 
-const refusedCall = new RegExp(`(?:^|[^\\w.\`$])(${refusedFunctions.join('|')})\\(`);
+const plainName = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$/;
+const readList = `analysts read the views ${analystViews.join(', ')} and the tables ${analystTables.join(', ')}`;
+const refuse = (message: string) => new AnalystSqlError('sql_refused', message);
 
-/** The statement's kind: its first keyword, as ClickHouse's formatter writes it (`SELECT`, `INSERT`, `SYSTEM`...). */
-export function statementKind(canonical: string): string {
-  return /^[\s(]*([A-Za-z]+)/.exec(canonical)?.[1]?.toUpperCase() ?? '';
+/**
+ * Decides on the engine's own parse of one statement whether an analyst may run it: a SELECT (WITH, UNION,
+ * subqueries), DESCRIBE or EXPLAIN of one, reading only the analyst views and tables, calling only functions that
+ * compute from their arguments. `kind` is the statement's first keyword, for the message when it is refused.
+ */
+export function checkStatement(root: AstNode, policy: AnalystPolicy, kind: string): AnalystSqlError | null {
+  if (!statements.has(root.label)) {
+    if (kind === 'SET') return refuse('analyst SQL cannot change settings: SET is refused (the service sets the limits)');
+    return refuse(`analyst SQL is read-only: ${kind || 'this'} statements are refused; send one SELECT (WITH, UNION and subqueries are fine), DESCRIBE TABLE or EXPLAIN statement`);
+  }
+  if (root.label === 'SelectWithUnionQuery' && root.children.length !== 1) {
+    return refuse('analyst SQL writes no file and picks no format: remove the FORMAT or INTO OUTFILE clause (the request\'s "format", JSON, CSV or TSV, chooses the output)');
+  }
+  return checkNode(root, null, policy);
 }
 
-/**
- * Checks one statement as ClickHouse's own parser formatted it (formatQuerySingleLine: comments gone, keywords in
- * capitals, quoted names unquoted), so spelling tricks do not get past it. The read-only session is the real guard
- * against writes and setting changes; this gives them a clear message first and closes what read-only leaves open.
- * A refusal may be a false alarm for a string literal that looks like a refused clause; never the other way round.
- */
-export function checkStatement(canonical: string): AnalystSqlError | null {
-  const kind = statementKind(canonical);
-  const allowed = `send one ${readStatements.slice(0, -1).join(', ')} or ${readStatements.at(-1)} statement`;
-  if (kind === 'SET') {
-    return new AnalystSqlError('sql_refused', 'analyst SQL cannot change settings: SET is refused (the service sets the limits)');
-  }
-  if (!(readStatements as readonly string[]).includes(kind)) {
-    return new AnalystSqlError('sql_refused', `analyst SQL is read-only: ${kind || 'this'} statements are refused; ${allowed}`);
-  }
-  if (/\bINTO\s+OUTFILE\b/i.test(canonical)) {
-    return new AnalystSqlError('sql_refused', 'analyst SQL is read-only: INTO OUTFILE is refused (it writes a file on the server); choose the output with "format"');
-  }
-  const fn = refusedCall.exec(canonical)?.[1];
-  if (fn) {
-    return new AnalystSqlError('sql_refused', `analyst SQL is read-only: ${fn}() is refused (it reads files on the server's host)`);
+function checkNode(node: AstNode, parent: AstNode | null, policy: AnalystPolicy): AnalystSqlError | null {
+  const refusal = checkOne(node, parent, policy);
+  if (refusal) return refusal;
+  for (const child of node.children) {
+    const r = checkNode(child, node, policy);
+    if (r) return r;
   }
   return null;
 }
 
-/** A FORMAT clause at the end of the statement: the request's `format` chooses the output instead. */
-export function hasFormatClause(canonical: string): boolean {
-  return /\sFORMAT\s+[A-Za-z]\w*(\s+SETTINGS\s.*)?$/.test(canonical);
+function checkOne(node: AstNode, parent: AstNode | null, policy: AnalystPolicy): AnalystSqlError | null {
+  if (!knownNodes.has(node.label)) return refuse(`analyst SQL does not support this construct (${node.label})`);
+  switch (node.label) {
+    case 'Explain':
+      if (parent !== null || !explainKinds.has(node.name)) return refuse(`analyst SQL does not run ${node.name || 'this EXPLAIN'}`);
+      if (!node.children.some((c) => c.label === 'SelectWithUnionQuery' || c.label === 'SelectIntersectExceptQuery')) {
+        return refuse('analyst SQL explains SELECT statements only');
+      }
+      return null;
+    case 'SelectWithUnionQuery':
+    case 'SelectIntersectExceptQuery':
+    case 'DescribeQuery':
+      // A statement inside another only as EXPLAIN's subject or as a subquery's body.
+      if (parent !== null && !['Explain', 'Subquery', 'SelectWithUnionQuery', 'SelectIntersectExceptQuery', 'ExpressionList'].includes(parent.label)) {
+        return refuse(`analyst SQL does not support this construct (${node.label} in ${parent.label})`);
+      }
+      if (node.label === 'DescribeQuery' && parent !== null) return refuse('analyst SQL describes tables only at the top level');
+      return null;
+    case 'Set':
+      // EXPLAIN's own options (indexes = 1) are not settings; a SETTINGS clause is.
+      if (parent?.label === 'Explain') return null;
+      return refuse('analyst SQL cannot change settings: a SETTINGS clause is refused (the service sets the limits)');
+    case 'Function': {
+      const name = node.name;
+      if (!plainName.test(name)) return refuse(`analyst SQL does not allow the function ${JSON.stringify(name)}`);
+      if (parent?.label === 'TableExpression') {
+        if (policy.tableFunctionAllowed(name)) return null;
+        return refuse(`analyst SQL does not allow the table function ${name}(): ${readList}, and make rows with replay_window_cells(), numbers(), zeros(), generate_series() and values()`);
+      }
+      if (policy.functionAllowed(name) || policy.tableFunctionAllowed(name)) return null;
+      return refuse(`analyst SQL does not allow the function ${name}(): analysts call functions that compute from their arguments, never ones that read files, the network, settings or other tables`);
+    }
+    case 'TableIdentifier':
+      if (plainName.test(node.name) && policy.tableReadable(node.name)) return null;
+      return refuse(`analyst SQL does not read ${node.name}: ${readList}`);
+    case 'Identifier':
+      if (policy.namesForbiddenTable(node.name)) {
+        return refuse(`analyst SQL does not read ${node.name}: ${readList}`);
+      }
+      return null;
+    default:
+      return null;
+  }
+}
+
+/** The statement's first keyword as ClickHouse's formatter writes it (`SELECT`, `INSERT`, `SYSTEM`...), for messages. */
+export function statementKind(canonical: string): string {
+  return /^[\s(]*([A-Za-z]+)/.exec(canonical)?.[1]?.toUpperCase() ?? '';
 }

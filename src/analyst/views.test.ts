@@ -247,7 +247,12 @@ describe('the views migration', () => {
     const m = readMigrations().find((x) => x.name === 'create_analyst_views')!;
     expect(m.version).toBe(12);
     for (const v of views) expect(m.sql).toContain(`CREATE OR REPLACE VIEW ${v} {{on_cluster}} AS`);
-    const created = await sql("SELECT name, engine FROM system.tables WHERE database = currentDatabase() AND engine = 'View' ORDER BY name");
+    // Through a service connection: system tables are not among what analysts read.
+    const rs = await svc.deps.storage.api.query({
+      query: "SELECT name, engine FROM system.tables WHERE database = currentDatabase() AND engine = 'View' ORDER BY name",
+      format: 'JSONEachRow',
+    });
+    const created = await rs.json<{ name: string }>();
     // ...and the replay's parameterized view (migration 0016), which analysts may call too.
     expect(created.map((t) => t.name)).toEqual([...views, 'replay_window_cells'].sort());
     // On a cluster: ON CLUSTER, reading the Distributed tables (plain names), never a shard's part.

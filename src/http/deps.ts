@@ -1,4 +1,5 @@
 import type { AdjustmentDeps } from '../adjustments/lifecycle.js';
+import type { AnalystSql } from '../analyst/runner.js';
 import type { ApiKeyStore } from '../auth/keys.js';
 import type { Config } from '../config.js';
 import type { IngestWriter } from '../ingest/writer.js';
@@ -22,6 +23,8 @@ export type Deps = {
   metrics: Metrics;
   tenants: TenantStore;
   keys: ApiKeyStore;
+  /** Analysts' SQL (`POST /v1/sql`), on the read-only analyst connection. */
+  analyst: AnalystSql;
   writer: IngestWriter;
   checks: Check[];
   mappings: MappingStore;

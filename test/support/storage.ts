@@ -8,9 +8,9 @@ import { migrate } from '../../src/storage/migrations.js';
 export type TestStorage = Storage & { dir: string; destroy(): Promise<void> };
 
 /** The embedded engine on a temporary data directory, migrated, without the service around it. */
-export async function openTestStorage(name: string): Promise<TestStorage> {
+export async function openTestStorage(name: string, env: Record<string, string> = {}): Promise<TestStorage> {
   const dir = mkdtempSync(path.join(os.tmpdir(), `stripemeter-${name}-`));
-  const storage = await openStorage(loadConfig({ STRIPEMETER_DATA_DIR: dir }));
+  const storage = await openStorage(loadConfig({ ...env, STRIPEMETER_DATA_DIR: dir }));
   await migrate(storage.jobs, {});
   return {
     ...storage,

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { Deps } from '../../deps.js';
 import { parseBody, requireScope, type Ctx } from '../../context.js';
 import { HttpError } from '../../errors.js';
 import { AnalystSqlError, AnalystStorageError } from '../../../analyst/errors.js';
-import { AnalystSql } from '../../../analyst/runner.js';
 import { sqlBodySchema } from './schema.js';
 
 /**
@@ -13,7 +13,7 @@ import { sqlBodySchema } from './schema.js';
  * Refusals and ClickHouse errors are 400 (`sql_refused`, `sql_error`, `sql_limit`), too many waiting queries 429.
  */
 export function runSql(deps: Deps) {
-  const analyst = new AnalystSql(deps.storage.analyst, deps.storage.mode);
+  const analyst = deps.analyst;
   return async (ctx: Ctx) => {
     const p = requireScope(ctx, 'sql');
     if (p.tenantId !== null) {
@@ -25,14 +25,11 @@ export function runSql(deps: Deps) {
     const log = ctx.state.log.child({ keyId: p.keyId, queryHash, format: body.format });
     try {
       const r = await analyst.run({ query: body.query, format: body.format, params: body.params });
-      log.info({ elapsedMs: r.elapsedMs, ...(r.format === 'JSON' ? { rows: r.rowCount } : { bytes: r.body.length }) }, 'analyst sql');
+      log.info({ elapsedMs: r.elapsedMs, rows: r.rowCount ?? undefined, bytes: r.bytes }, 'analyst sql');
       ctx.set('x-elapsed-ms', String(r.elapsedMs));
-      if (r.format === 'JSON') {
-        ctx.body = { columns: r.columns, rows: r.rows, rowCount: r.rowCount, elapsedMs: r.elapsedMs };
-      } else {
-        ctx.type = r.contentType;
-        ctx.body = r.body;
-      }
+      ctx.type = r.contentType;
+      // Sent in pieces of the engine's text: a large result is never held as objects or as a second whole copy.
+      ctx.body = Readable.from(r.chunks(), { objectMode: false });
     } catch (err) {
       if (err instanceof AnalystSqlError) {
         log.info({ code: err.code }, 'analyst sql refused or failed');

@@ -3,9 +3,27 @@ import { outputFormats, type ParamValue } from '../../../analyst/runner.js';
 
 export const maxQueryBytes = 100 * 1024;
 
-const paramValue: z.ZodType<ParamValue> = z.lazy(() =>
-  z.union([z.string(), z.number().refine(Number.isFinite, 'must be a finite number'), z.boolean(), z.array(paramValue)]),
-);
+export const maxParamDepth = 16;
+
+/**
+ * A string, finite number, boolean, or an array of them nested at most maxParamDepth deep. Checked with a loop, not
+ * recursion, so a value nested a million levels deep is a 400 like any other bad value.
+ */
+function isParamValue(value: unknown): value is ParamValue {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v === 'string' || typeof v === 'boolean') continue;
+    if (typeof v === 'number' && Number.isFinite(v)) continue;
+    if (!Array.isArray(v) || depth > maxParamDepth) return false;
+    for (const item of v) stack.push([item, depth + 1]);
+  }
+  return true;
+}
+
+const paramValue = z.custom<ParamValue>(isParamValue, {
+  message: `must be a string, finite number, boolean or array of them, arrays nested at most ${maxParamDepth} deep`,
+});
 
 export const sqlBodySchema = z.strictObject({
   query: z
