@@ -27,6 +27,9 @@ export type CustomerMapping = z.infer<typeof customerMapping>;
 
 const now = () => toClickHouseTime(Date.now());
 
+/** One claim per customer: the engine keeps the first insert under this token and drops later ones. */
+export const ownerClaimToken = (stripeCustomerId: string) => `stripe_customer_owner:${stripeCustomerId}`;
+
 export type BindResult =
   | { bound: true; created: boolean; mapping: CustomerMapping }
   | { bound: false; reason: 'owned_by_another_tenant' }
@@ -118,7 +121,7 @@ export class MappingStore {
           table: 'stripe_customer_owners',
           values: [{ stripe_customer_id: c.stripeCustomerId, tenant_id: c.tenantId, stripe_account: stripeAccount }],
           format: 'JSONEachRow',
-          clickhouse_settings: { insert_deduplicate: 1, insert_deduplication_token: `stripe_customer_owner:${c.stripeCustomerId}` },
+          clickhouse_settings: { insert_deduplicate: 1, insert_deduplication_token: ownerClaimToken(c.stripeCustomerId) },
         });
         owner = await this.ownerOf(c.stripeCustomerId);
         if (owner !== c.tenantId) return { bound: false, reason: 'owned_by_another_tenant' };
