@@ -333,12 +333,13 @@ async function partPush(storage: Storage) {
       const expected = await seedPushTenant(client, tenantId, meter, customers, seed);
       const ledger =
         ledgerKind === 'TimedLedger' ? new TimedLedger(client) : ledgerKind === 'NoWriteLedger' ? new NoWriteLedger(client) : new PushLedger(client);
-      // As src/service.ts builds it; the time zone lookup answers UTC.
+      // As src/service.ts builds it; the time zone lookup answers UTC, the tenant bills through the platform account.
       const engine = new PushEngine(
         ledger,
         stripe,
         new StripeLimiter(ceiling, maxInFlight),
         async () => 'UTC',
+        async () => undefined,
         createMetrics(),
         logger.child({ component: 'push' }),
         pushOptions,

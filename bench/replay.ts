@@ -435,6 +435,7 @@ async function partC(storage: Storage) {
     new StripeLimiter(200, 16),
     {} as AdjustmentDeps,
     async () => 'UTC',
+    async () => undefined,
     createMetrics(),
     createLogger('warn'),
     { epsilon, settleMs },

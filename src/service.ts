@@ -78,11 +78,13 @@ export async function startService(
     // One limiter for every Stripe call of the process: pushes and reconciliation reads share the account's rate.
     const limiter = new StripeLimiter(config.stripe.maxRps, config.stripe.maxInFlight);
     const timeZoneOf = async (tenantId: string) => (await tenants.get(tenantId))?.timezone ?? 'UTC';
+    const stripeAccountOf = (tenantId: string) => tenants.stripeAccountOf(tenantId);
     const engine = new PushEngine(
       ledger,
       stripe.client,
       limiter,
       timeZoneOf,
+      stripeAccountOf,
       metrics,
       log.child({ component: 'push' }),
       { maxAttemptsPerCycle: 5, settleAfterMs: config.push.settleAfterMs, failedRetryBaseMs: config.push.failedRetryMs, backoffBaseMs: 200 },
@@ -149,7 +151,7 @@ export async function startService(
     const interrupted = await replay.markInterrupted();
     if (interrupted) log.warn({ interrupted }, 'replays left running by a stopped process were marked interrupted');
     const adjustments = { store: new AdjustmentStore(storage.api), ledger, betweenPushes: <R>(fn: () => Promise<R>) => pushJob.runExclusive(fn) };
-    const reconciler = new Reconciler(storage.jobs, stripe.client, limiter, adjustments, timeZoneOf, metrics, log.child({ component: 'reconcile' }), {
+    const reconciler = new Reconciler(storage.jobs, stripe.client, limiter, adjustments, timeZoneOf, stripeAccountOf, metrics, log.child({ component: 'reconcile' }), {
       epsilon: config.recon.epsilon,
       settleMs: config.recon.settleMs,
     });

@@ -1,3 +1,3 @@
-SELECT id, timezone, toString(created_at) AS created_at
+SELECT id, timezone, stripe_account, toString(created_at) AS created_at
 FROM tenants FINAL
 ORDER BY id

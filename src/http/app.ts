@@ -8,7 +8,7 @@ import { errors } from './middleware/errors.js';
 import { jsonBody } from './middleware/json-body.js';
 import { httpMetrics } from './middleware/metrics.js';
 import { requestId } from './middleware/request-id.js';
-import { createApiKey, createTenant, listApiKeys, listTenants, revokeApiKey } from './routes/admin/handlers.js';
+import { createApiKey, createTenant, listApiKeys, listTenants, revokeApiKey, updateTenant } from './routes/admin/handlers.js';
 import { ingestEvents } from './routes/events/ingest.js';
 import { listEvents } from './routes/events/list.js';
 import { maxBodyBytes } from './routes/events/schema.js';
@@ -42,6 +42,7 @@ export function createApp(deps: Deps): Koa<State> {
   api.get('/v1/usage/history', getHistory(deps));
   api.post('/v1/admin/tenants', createTenant(deps));
   api.get('/v1/admin/tenants', listTenants(deps));
+  api.patch('/v1/admin/tenants/:id', updateTenant(deps));
   api.post('/v1/admin/api-keys', createApiKey(deps));
   api.get('/v1/admin/api-keys', listApiKeys(deps));
   api.post('/v1/admin/api-keys/:id/revoke', revokeApiKey(deps));

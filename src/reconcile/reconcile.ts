@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
 import { loadSql } from '../storage/sql.js';
 import { nextVersion } from '../storage/version.js';
+import { accountOptions } from '../stripe/client.js';
 import { classifyStripeError } from '../stripe/errors.js';
 import type { StripeLimiter } from '../stripe/limiter.js';
 import { periodBounds, periodOf } from '../time/period.js';
@@ -133,6 +134,8 @@ export class Reconciler {
     private readonly limiter: StripeLimiter,
     private readonly adjustments: AdjustmentDeps,
     private readonly timeZoneOf: (tenantId: string) => Promise<string>,
+    /** Stripe's totals are read in the tenant's connected account, where its usage was pushed. */
+    private readonly stripeAccountOf: (tenantId: string) => Promise<string | undefined>,
     private readonly metrics: Metrics,
     private readonly log: Logger,
     private readonly opts: ReconOptions,
@@ -237,6 +240,7 @@ export class Reconciler {
     });
     const items = await rs.json<{ metric: string; customerRef: string; period: string; meterId: string; stripeCustomerId: string }>();
     const tz = await this.timeZoneOf(run.tenantId);
+    const options = accountOptions(await this.stripeAccountOf(run.tenantId));
     const nowMinute = Math.ceil(Date.now() / 60_000) * 60;
     const rows = await Promise.all(
       items.map(async (i) => {
@@ -249,7 +253,7 @@ export class Reconciler {
         const total = await this.withRetries(() =>
           this.limiter.run(`${i.meterId}\u0000${i.stripeCustomerId}`, async () => {
             let sum = 0;
-            for await (const s of this.stripe.billing.meters.listEventSummaries(i.meterId, params)) sum += s.aggregated_value;
+            for await (const s of this.stripe.billing.meters.listEventSummaries(i.meterId, params, options)) sum += s.aggregated_value;
             return sum;
           }),
         );

@@ -9,8 +9,9 @@ import { loadSql } from './sql.js';
 
 // A database that ran migrations up to 0013 and holds data written then, upgraded to the current schema: the counters'
 // time projection must cover the parts written before 0014, late events replayed the old way (a newer version flagged
-// 2) must read as replayed after 0015, event_keys must hold the keys stored before 0017, and 0018 must carry every
-// events row into the time-ordered table without the counters counting them again.
+// 2) must read as replayed after 0015, event_keys must hold the keys stored before 0017, 0018 must carry every
+// events row into the time-ordered table without the counters counting them again, and 0020 must give each bound
+// Stripe customer one owner.
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'stripemeter-upgrade-'));
 const config = loadConfig({ STRIPEMETER_DATA_DIR: dataDir, LOG_LEVEL: 'silent', STRIPE_SANDBOX_PORT: '0' });
 let storage: Storage;
@@ -47,6 +48,21 @@ beforeAll(async () => {
   });
   // How a replay recorded a counted late event before 0015.
   await storage.jobs.insert({ table: 'events', values: [event('late-replayed', '2026-11-20 12:00:00.000', 2, '2026-11-24 10:00:00.000')], format: 'JSONEachRow' });
+  // Before 0020 two tenants could bind one Stripe customer: the first to bind it becomes its owner.
+  await storage.jobs.insert({ table: 'tenants', values: [{ id: 'up', timezone: 'UTC' }], format: 'JSONEachRow' });
+  const binding = (tenant: string, createdAt: string) => ({
+    tenant_id: tenant,
+    customer_ref: 'c',
+    stripe_customer_id: 'cus_shared',
+    created_at: createdAt,
+    updated_at: createdAt,
+    version: 1,
+  });
+  await storage.jobs.insert({
+    table: 'customer_mappings',
+    values: [binding('second', '2026-11-21 10:00:00.000'), binding('first', '2026-11-20 10:00:00.000')],
+    format: 'JSONEachRow',
+  });
   await migrate(storage.jobs, {});
 });
 afterAll(async () => {
@@ -55,6 +71,11 @@ afterAll(async () => {
 });
 
 describe('upgrading a database with data', () => {
+  it('gives existing tenants the platform Stripe account (0019) and a shared customer to its first binder (0020)', async () => {
+    expect(await rows('SELECT id, stripe_account FROM tenants FINAL')).toEqual([{ id: 'up', stripe_account: '' }]);
+    expect(await rows(loadSql('mappings/customer_owner'), { stripeCustomerId: 'cus_shared' })).toEqual([{ tenantId: 'first' }]);
+  });
+
   it('builds the counters projection for parts written before migration 0014, and reorders events by time (0018)', async () => {
     const parts = await rows<{ table: string; name: string }>(
       "SELECT table, name FROM system.projection_parts WHERE active AND database = currentDatabase() AND table IN ('events', 'usage_hourly_counters')",

@@ -33,3 +33,11 @@ export function keyMode(secretKey: string | undefined): StripeKeyMode {
   if (!secretKey) return 'sandbox';
   return /^(sk|rk)_live_/.test(secretKey) ? 'live' : 'test';
 }
+
+/**
+ * Request options for a call made for a tenant: its connected account as the Stripe-Account header, or nothing (the
+ * platform account). Every Stripe call made for a tenant passes these.
+ */
+export function accountOptions(stripeAccount: string | undefined): Stripe.RequestOptions | undefined {
+  return stripeAccount ? { stripeAccount } : undefined;
+}

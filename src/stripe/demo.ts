@@ -28,7 +28,7 @@ export async function seedDemo(stripe: Stripe, mappings: MappingStore, log: Logg
   for (const ref of demoCustomers) {
     if (mapped.has(ref)) continue;
     const customer = await stripe.customers.create({ name: `Demo ${ref}`, metadata: { customerRef: ref } });
-    await mappings.putCustomer({ tenantId: 'demo', customerRef: ref, stripeCustomerId: customer.id, subscriptionItemId: '' });
+    await mappings.bindCustomer({ tenantId: 'demo', customerRef: ref, stripeCustomerId: customer.id, subscriptionItemId: '' });
     log.info({ customerRef: ref, customer: customer.id }, 'demo: mapped customer to a sandbox customer');
   }
 }

@@ -1,4 +1,5 @@
 import Stripe from 'stripe';
+import { accountOptions } from './client.js';
 
 export class StripeLookupError extends Error {
   constructor(
@@ -11,22 +12,26 @@ export class StripeLookupError extends Error {
 
 const notFound = (err: unknown) => err instanceof Stripe.errors.StripeError && err.statusCode === 404;
 
-function unavailable(err: unknown): StripeLookupError {
+function unavailable(err: unknown, stripeAccount: string | undefined): StripeLookupError {
   const status = err instanceof Stripe.errors.StripeError ? err.statusCode : undefined;
+  if (status === 403 && stripeAccount) {
+    return new StripeLookupError('stripe_unavailable', `Stripe refused access to the tenant's connected account ${stripeAccount} (HTTP 403); check the tenant's stripeAccount`);
+  }
   if (status === 401 || status === 403) {
     return new StripeLookupError('stripe_unavailable', `Stripe rejected the service's API key (HTTP ${status}); check STRIPE_SECRET_KEY`);
   }
   return new StripeLookupError('stripe_unavailable', `Stripe could not be reached${status ? ` (HTTP ${status})` : ''}; try again`);
 }
 
-/** The active meter named by id and/or event name, as Stripe has it now. */
-export async function findMeter(stripe: Stripe, ref: { meterId?: string | undefined; eventName?: string | undefined }) {
+/** The active meter named by id and/or event name, as Stripe has it now in the tenant's account (`stripeAccount`). */
+export async function findMeter(stripe: Stripe, ref: { meterId?: string | undefined; eventName?: string | undefined }, stripeAccount?: string) {
   let meter: Stripe.Billing.Meter | undefined;
+  const options = accountOptions(stripeAccount);
   try {
     if (ref.meterId) {
-      meter = await stripe.billing.meters.retrieve(ref.meterId);
+      meter = await stripe.billing.meters.retrieve(ref.meterId, {}, options);
     } else {
-      for await (const m of stripe.billing.meters.list({ limit: 100 })) {
+      for await (const m of stripe.billing.meters.list({ limit: 100 }, options)) {
         if (m.event_name === ref.eventName) {
           meter = m;
           break;
@@ -34,7 +39,7 @@ export async function findMeter(stripe: Stripe, ref: { meterId?: string | undefi
       }
     }
   } catch (err) {
-    if (!notFound(err)) throw unavailable(err);
+    if (!notFound(err)) throw unavailable(err, stripeAccount);
   }
   const name = ref.meterId ?? `with event_name '${ref.eventName}'`;
   if (!meter) throw new StripeLookupError('meter_not_found', `Stripe has no meter ${name}`);
@@ -45,13 +50,13 @@ export async function findMeter(stripe: Stripe, ref: { meterId?: string | undefi
   return meter;
 }
 
-export async function findCustomer(stripe: Stripe, customerId: string) {
+export async function findCustomer(stripe: Stripe, customerId: string, stripeAccount?: string) {
   let customer: Stripe.Customer | Stripe.DeletedCustomer;
   try {
-    customer = await stripe.customers.retrieve(customerId);
+    customer = await stripe.customers.retrieve(customerId, {}, accountOptions(stripeAccount));
   } catch (err) {
     if (notFound(err)) throw new StripeLookupError('customer_not_found', `Stripe has no customer ${customerId}`);
-    throw unavailable(err);
+    throw unavailable(err, stripeAccount);
   }
   if ('deleted' in customer && customer.deleted) {
     throw new StripeLookupError('customer_deleted', `Stripe customer ${customerId} is deleted`);

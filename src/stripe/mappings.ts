@@ -27,8 +27,19 @@ export type CustomerMapping = z.infer<typeof customerMapping>;
 
 const now = () => toClickHouseTime(Date.now());
 
+/** One claim per customer: the engine keeps the first insert under this token and drops later ones. */
+export const ownerClaimToken = (stripeCustomerId: string) => `stripe_customer_owner:${stripeCustomerId}`;
+
+export type BindResult =
+  | { bound: true; created: boolean; mapping: CustomerMapping }
+  | { bound: false; reason: 'owned_by_another_tenant' }
+  | { bound: false; reason: 'bound_to_another_ref'; customerRef: string };
+
 /** Metric -> Stripe meter and customerRef -> Stripe customer bindings. Writes are versioned rows; reads take the newest. */
 export class MappingStore {
+  /** Customer binding writes of this process, one at a time: a claim's check and insert are not interleaved. */
+  private bindings: Promise<unknown> = Promise.resolve();
+
   constructor(private readonly client: ClickHouseClient) {}
 
   async listPrices(tenantId: string, metric = ''): Promise<PriceMapping[]> {
@@ -93,7 +104,45 @@ export class MappingStore {
     return z.array(customerMapping).parse(await rs.json());
   }
 
-  async putCustomer(c: { tenantId: string; customerRef: string; stripeCustomerId: string; subscriptionItemId: string }) {
+  /**
+   * Binds a customerRef to a Stripe customer, which the tenant must own: the first tenant to bind a Stripe customer
+   * owns it for good, and within a tenant one customerRef stands for it (two would each be reconciled against the
+   * customer's whole Stripe total). Claims run one at a time in this process; between processes, the claim's
+   * deduplication token keeps one row of two racing claims, and both read the same owner back.
+   */
+  bindCustomer(c: { tenantId: string; customerRef: string; stripeCustomerId: string; subscriptionItemId: string }, stripeAccount = ''): Promise<BindResult> {
+    const run = this.bindings.then(async (): Promise<BindResult> => {
+      let owner = await this.ownerOf(c.stripeCustomerId);
+      if (owner !== undefined && owner !== c.tenantId) return { bound: false, reason: 'owned_by_another_tenant' };
+      const other = (await this.customerRefsOf(c.tenantId, c.stripeCustomerId)).find((ref) => ref !== c.customerRef);
+      if (other !== undefined) return { bound: false, reason: 'bound_to_another_ref', customerRef: other };
+      if (owner === undefined) {
+        await this.client.insert({
+          table: 'stripe_customer_owners',
+          values: [{ stripe_customer_id: c.stripeCustomerId, tenant_id: c.tenantId, stripe_account: stripeAccount }],
+          format: 'JSONEachRow',
+          clickhouse_settings: { insert_deduplicate: 1, insert_deduplication_token: ownerClaimToken(c.stripeCustomerId) },
+        });
+        owner = await this.ownerOf(c.stripeCustomerId);
+        if (owner !== c.tenantId) return { bound: false, reason: 'owned_by_another_tenant' };
+      }
+      return { bound: true, ...(await this.putCustomer(c)) };
+    });
+    this.bindings = run.catch(() => undefined);
+    return run;
+  }
+
+  private async ownerOf(stripeCustomerId: string): Promise<string | undefined> {
+    const rs = await this.client.query({ query: loadSql('mappings/customer_owner'), query_params: { stripeCustomerId }, format: 'JSONEachRow' });
+    return (await rs.json<{ tenantId: string }>())[0]?.tenantId;
+  }
+
+  private async customerRefsOf(tenantId: string, stripeCustomerId: string): Promise<string[]> {
+    const rs = await this.client.query({ query: loadSql('mappings/customer_refs_of'), query_params: { tenantId, stripeCustomerId }, format: 'JSONEachRow' });
+    return (await rs.json<{ customerRef: string }>()).map((r) => r.customerRef);
+  }
+
+  private async putCustomer(c: { tenantId: string; customerRef: string; stripeCustomerId: string; subscriptionItemId: string }) {
     const existing = (await this.listCustomers(c.tenantId, c.customerRef))[0];
     await this.client.insert({
       table: 'customer_mappings',
@@ -111,5 +160,10 @@ export class MappingStore {
       format: 'JSONEachRow',
     });
     return { created: !existing, mapping: (await this.listCustomers(c.tenantId, c.customerRef))[0]! };
+  }
+
+  /** Whether the tenant has any meter or customer binding (its Stripe account may change only while it has none). */
+  async hasBindings(tenantId: string): Promise<boolean> {
+    return (await this.listPrices(tenantId)).length > 0 || (await this.listCustomers(tenantId)).length > 0;
   }
 }

@@ -3,6 +3,7 @@ import type Stripe from 'stripe';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
 import { periodBounds } from '../time/period.js';
+import { accountOptions } from './client.js';
 import { classifyStripeError, type StripeFailure } from './errors.js';
 import { itemKey, type Intent, type PushItem, type PushLedger } from './ledger.js';
 import type { StripeLimiter } from './limiter.js';
@@ -143,6 +144,8 @@ export class PushEngine {
     private readonly stripe: Stripe,
     private readonly limiter: StripeLimiter,
     private readonly timeZoneOf: (tenantId: string) => Promise<string>,
+    /** The tenant's connected account: its meter events go there, never to the platform's or another's. */
+    private readonly stripeAccountOf: (tenantId: string) => Promise<string | undefined>,
     private readonly metrics: Metrics,
     private readonly log: Logger,
     private readonly opts: PushOptions,
@@ -420,12 +423,15 @@ export class PushEngine {
     for (let attempt = 1; ; attempt++) {
       let failure: StripeFailure;
       try {
-        await this.stripe.billing.meterEvents.create({
-          event_name: intent.eventName,
-          identifier: intent.identifier,
-          timestamp: intent.eventTs,
-          payload: { stripe_customer_id: intent.stripeCustomerId, value: String(intent.value) },
-        });
+        await this.stripe.billing.meterEvents.create(
+          {
+            event_name: intent.eventName,
+            identifier: intent.identifier,
+            timestamp: intent.eventTs,
+            payload: { stripe_customer_id: intent.stripeCustomerId, value: String(intent.value) },
+          },
+          accountOptions(await this.stripeAccountOf(intent.tenantId)),
+        );
         acks.add({ ...intent, attempts: intent.attempts + attempt });
         this.metrics.stripePush.inc({ result: 'acked' });
         this.metrics.stripePushUnits.inc(Math.abs(intent.value));
@@ -470,12 +476,17 @@ export class PushEngine {
   private async settle(item: PushItem, intent: Intent, acks: AckWriter, result: CycleResult): Promise<void> {
     try {
       const { start, end } = periodBounds(intent.period, await this.timeZoneOf(intent.tenantId));
+      const options = accountOptions(await this.stripeAccountOf(intent.tenantId));
       const summaries = await this.limiter.run(`${intent.eventName}\u0000${intent.stripeCustomerId}`, () =>
-        this.stripe.billing.meters.listEventSummaries(intent.meterId, {
-          customer: intent.stripeCustomerId,
-          start_time: Math.floor(start.getTime() / 60_000) * 60,
-          end_time: Math.ceil(end.getTime() / 60_000) * 60,
-        }),
+        this.stripe.billing.meters.listEventSummaries(
+          intent.meterId,
+          {
+            customer: intent.stripeCustomerId,
+            start_time: Math.floor(start.getTime() / 60_000) * 60,
+            end_time: Math.ceil(end.getTime() / 60_000) * 60,
+          },
+          options,
+        ),
       );
       const stripeTotal = summaries.data.reduce((n, s) => n + s.aggregated_value, 0);
       result.settled++;

@@ -18,7 +18,8 @@ export type ApiContext = {
   aggregationDelayMs: number;
 };
 
-type Request = { form: FormObject; params: Record<string, string>; path: string };
+/** `account`: the `Stripe-Account` header ('' for the platform); every object read or written is that account's. */
+type Request = { form: FormObject; params: Record<string, string>; path: string; account: string };
 
 // ---------------------------------------------------------------------------------------------------------------
 // Parameter reading with Stripe's messages. Everything arrives as strings (form encoding).
@@ -210,8 +211,8 @@ function customerFields(form: FormObject, base: Customer): Customer {
   };
 }
 
-function liveCustomer(ctx: ApiContext, id: string): Customer {
-  const c = ctx.store.customers.get(id);
+function liveCustomer(ctx: ApiContext, req: Request, id: string): Customer {
+  const c = ctx.store.customer(req.account, id);
   if (!c || c.deleted) throw noSuch('customer', id);
   return c;
 }
@@ -219,6 +220,7 @@ function liveCustomer(ctx: ApiContext, id: string): Customer {
 export function createCustomer(ctx: ApiContext, req: Request) {
   const base: Customer = {
     id: newId('cus', 14),
+    account: req.account,
     created: Math.floor(ctx.now() / 1000),
     name: null,
     email: null,
@@ -234,20 +236,20 @@ export function createCustomer(ctx: ApiContext, req: Request) {
 
 export function retrieveCustomer(ctx: ApiContext, req: Request) {
   const id = req.params.id!;
-  const c = ctx.store.customers.get(id);
+  const c = ctx.store.customer(req.account, id);
   // A deleted customer still retrieves, as a `deleted: true` stub.
   if (!c) throw noSuch('customer', id);
   return customerJson(c);
 }
 
 export function updateCustomer(ctx: ApiContext, req: Request) {
-  const c = customerFields(req.form, liveCustomer(ctx, req.params.id!));
+  const c = customerFields(req.form, liveCustomer(ctx, req, req.params.id!));
   ctx.store.commit({ t: 'customer', c });
   return customerJson(c);
 }
 
 export function deleteCustomer(ctx: ApiContext, req: Request) {
-  const c = liveCustomer(ctx, req.params.id!);
+  const c = liveCustomer(ctx, req, req.params.id!);
   ctx.store.commit({ t: 'customer.deleted', id: c.id, at: Math.floor(ctx.now() / 1000) });
   return { id: c.id, object: 'customer' as const, deleted: true as const };
 }
@@ -255,7 +257,7 @@ export function deleteCustomer(ctx: ApiContext, req: Request) {
 export function listCustomers(ctx: ApiContext, req: Request) {
   allowOnly(req.form, ['limit', 'starting_after', 'ending_before', 'email']);
   const email = str(req.form, 'email');
-  const live = [...ctx.store.customers.values()].filter((c) => !c.deleted && (email === undefined || c.email === email));
+  const live = [...ctx.store.customers.values()].filter((c) => c.account === req.account && !c.deleted && (email === undefined || c.email === email));
   const page = paginate(newestFirst(live), req.form, '/v1/customers', 'customer');
   return { ...page, data: page.data.map(customerJson) };
 }
@@ -263,8 +265,8 @@ export function listCustomers(ctx: ApiContext, req: Request) {
 // ---------------------------------------------------------------------------------------------------------------
 // Meters
 
-function meterById(ctx: ApiContext, id: string): Meter {
-  const m = ctx.store.meters.get(id);
+function meterById(ctx: ApiContext, req: Request, id: string): Meter {
+  const m = ctx.store.meter(req.account, id);
   if (!m) throw noSuch('billing.meter', id);
   return m;
 }
@@ -300,13 +302,14 @@ export function createMeter(ctx: ApiContext, req: Request) {
   }
   const event_time_window = oneOf(str(f, 'event_time_window'), ['hour', 'day'], 'event_time_window') ?? null;
 
-  const existing = ctx.store.meterForEventName(event_name);
+  const existing = ctx.store.meterForEventName(req.account, event_name);
   if (existing) {
     throw invalid(`A meter with event_name '${event_name}' already exists: ${existing.id}`, 'event_name', 'resource_already_exists');
   }
   const now = Math.floor(ctx.now() / 1000);
   const m: Meter = {
     id: newId('mtr', 24),
+    account: req.account,
     created: now,
     updated: now,
     display_name,
@@ -323,12 +326,12 @@ export function createMeter(ctx: ApiContext, req: Request) {
 }
 
 export function retrieveMeter(ctx: ApiContext, req: Request) {
-  return meterJson(meterById(ctx, req.params.id!));
+  return meterJson(meterById(ctx, req, req.params.id!));
 }
 
 export function updateMeter(ctx: ApiContext, req: Request) {
   allowOnly(req.form, ['display_name']);
-  const m = meterById(ctx, req.params.id!);
+  const m = meterById(ctx, req, req.params.id!);
   const display_name = str(req.form, 'display_name', { max: 250 });
   if (display_name === undefined) return meterJson(m);
   const next: Meter = { ...m, display_name, updated: Math.floor(ctx.now() / 1000) };
@@ -340,7 +343,7 @@ export function updateMeter(ctx: ApiContext, req: Request) {
 export function setMeterStatus(status: Meter['status']) {
   return (ctx: ApiContext, req: Request) => {
     allowOnly(req.form, []);
-    const m = meterById(ctx, req.params.id!);
+    const m = meterById(ctx, req, req.params.id!);
     if (m.status === status) return meterJson(m);
     const now = Math.floor(ctx.now() / 1000);
     const next: Meter = { ...m, status, updated: now, deactivated_at: status === 'inactive' ? now : null };
@@ -352,7 +355,7 @@ export function setMeterStatus(status: Meter['status']) {
 export function listMeters(ctx: ApiContext, req: Request) {
   allowOnly(req.form, ['limit', 'starting_after', 'ending_before', 'status']);
   const status = oneOf(str(req.form, 'status'), ['active', 'inactive'], 'status');
-  const meters = [...ctx.store.meters.values()].filter((m) => status === undefined || m.status === status);
+  const meters = [...ctx.store.meters.values()].filter((m) => m.account === req.account && (status === undefined || m.status === status));
   const page = paginate(newestFirst(meters), req.form, '/v1/billing/meters', 'billing.meter');
   return { ...page, data: page.data.map(meterJson) };
 }
@@ -384,11 +387,11 @@ export function createMeterEvent(ctx: ApiContext, req: Request) {
   // A retried identifier gets the event that was recorded, before anything that may have changed since
   // (meter deactivated, clock moved) could refuse it: the first attempt already counted.
   if (identifier !== undefined) {
-    const prior = ctx.store.eventByIdentifier(identifier);
+    const prior = ctx.store.eventByIdentifier(req.account, identifier);
     if (prior && nowMs - prior.received_ms < ctx.identifierTtlMs) return meterEventJson(prior);
   }
 
-  const meter = ctx.store.meterForEventName(event_name);
+  const meter = ctx.store.meterForEventName(req.account, event_name);
   if (!meter) throw invalid(`No active meter was found for event_name '${event_name}'.`, 'event_name', 'no_meter');
   if (meter.status !== 'active') {
     throw invalid(
@@ -403,7 +406,7 @@ export function createMeterEvent(ctx: ApiContext, req: Request) {
   if (!customerId) {
     throw invalid(`The meter event payload is missing the customer key '${meter.customer_key}'.`, customerParam, 'meter_event_no_customer_defined');
   }
-  const customer = ctx.store.customers.get(customerId);
+  const customer = ctx.store.customer(req.account, customerId);
   if (!customer || customer.deleted) throw noSuch('customer', customerId, customerParam);
 
   const valueParam = `payload[${meter.value_key}]`;
@@ -430,6 +433,7 @@ export function createMeterEvent(ctx: ApiContext, req: Request) {
   }
 
   const e: Omit<MeterEvent, 'cancelled'> = {
+    account: req.account,
     identifier: identifier ?? randomUUID(),
     event_name,
     meter: meter.id,
@@ -454,7 +458,7 @@ export function createMeterEventAdjustment(ctx: ApiContext, req: Request) {
   allowOnly(cancel, ['identifier'], 'cancel');
   const identifier = str(cancel, 'identifier', { required: true, max: 100, param: 'cancel[identifier]' })!;
 
-  const e = ctx.store.eventByIdentifier(identifier);
+  const e = ctx.store.eventByIdentifier(req.account, identifier);
   if (!e) throw noSuch('meter event with identifier', identifier, 'cancel[identifier]');
   if (e.event_name !== event_name) {
     throw invalid(`The meter event '${identifier}' belongs to event_name '${e.event_name}', not '${event_name}'.`, 'event_name');
@@ -464,7 +468,7 @@ export function createMeterEventAdjustment(ctx: ApiContext, req: Request) {
     if (nowMs - e.received_ms > cancelWindowMs) {
       throw invalid(`The meter event '${identifier}' was received more than 24 hours ago and can no longer be cancelled.`, 'cancel[identifier]');
     }
-    ctx.store.commit({ t: 'cancel', identifier, at: Math.floor(nowMs / 1000) });
+    ctx.store.commit({ t: 'cancel', account: req.account, identifier, at: Math.floor(nowMs / 1000) });
   }
   return {
     object: 'billing.meter_event_adjustment' as const,
@@ -484,7 +488,7 @@ const windowSeconds = { hour: 3600, day: 86_400 } as const;
 export function listEventSummaries(ctx: ApiContext, req: Request) {
   const f = req.form;
   allowOnly(f, ['customer', 'start_time', 'end_time', 'value_grouping_window', 'limit', 'starting_after', 'ending_before']);
-  const meter = meterById(ctx, req.params.id!);
+  const meter = meterById(ctx, req, req.params.id!);
   const customerId = str(f, 'customer', { required: true })!;
   const start = int(f, 'start_time', { required: true })!;
   const end = int(f, 'end_time', { required: true })!;
@@ -496,7 +500,7 @@ export function listEventSummaries(ctx: ApiContext, req: Request) {
     }
   }
   if (start >= end) throw invalid('start_time must be before end_time.', 'start_time');
-  const customer = ctx.store.customers.get(customerId);
+  const customer = ctx.store.customer(req.account, customerId);
   if (!customer || customer.deleted) throw noSuch('customer', customerId, 'customer');
 
   // Stripe aggregates asynchronously: events younger than the delay are not in summaries yet.

@@ -401,6 +401,58 @@ describe('persistence', () => {
   });
 });
 
+describe('connected accounts (Stripe-Account)', () => {
+  it('keeps each account\'s customers, meters, events and identifiers apart from the platform\'s and from each other', async () => {
+    const sb = await sandbox();
+    const platform = client(sb);
+    const acctA = client(sb, { stripeAccount: 'acct_A1' });
+    const acctB = client(sb, { stripeAccount: 'acct_B2' });
+    const p = await meterAndCustomer(platform);
+    // The same event name is free in another account.
+    const a = await meterAndCustomer(acctA);
+
+    for (const other of [acctA, acctB]) {
+      expect((await caught(other.customers.retrieve(p.customer.id))).statusCode).toBe(404);
+      expect((await caught(other.billing.meters.retrieve(p.meter.id))).statusCode).toBe(404);
+    }
+    expect((await caught(platform.customers.retrieve(a.customer.id))).statusCode).toBe(404);
+    expect((await platform.customers.list()).data.map((c) => c.id)).toEqual([p.customer.id]);
+    expect((await acctA.billing.meters.list()).data.map((m) => m.id)).toEqual([a.meter.id]);
+    expect((await acctB.billing.meters.list()).data).toEqual([]);
+
+    // A platform customer cannot be billed on an account's meter, nor summarised there.
+    expect((await caught(send(acctA, p.customer.id, 5))).code).toBe('resource_missing');
+    expect((await caught(send(acctB, a.customer.id, 5))).code).toBe('no_meter');
+    await send(platform, p.customer.id, 7, { identifier: 'same-id' });
+    // Identifiers are per account: the same identifier in account A is a new event, not a replay of the platform's.
+    await send(acctA, a.customer.id, 3, { identifier: 'same-id' });
+    expect(sb.totals({ meterId: p.meter.id, customer: p.customer.id })).toBe(7);
+    expect(sb.totals({ account: 'acct_A1', meterId: a.meter.id, customer: a.customer.id })).toBe(3);
+    expect(() => sb.totals({ meterId: a.meter.id, customer: a.customer.id })).toThrow(/no meter/);
+    const start = Math.floor(nowSec() / 60) * 60 - 3600;
+    const summaries = (who: Stripe, meter: string, customer: string) =>
+      who.billing.meters.listEventSummaries(meter, { customer, start_time: start, end_time: start + 7200 });
+    expect((await summaries(acctA, a.meter.id, a.customer.id)).data[0]!.aggregated_value).toBe(3);
+    expect((await caught(summaries(acctA, p.meter.id, p.customer.id))).statusCode).toBe(404);
+
+    const bad = await fetch(`${sb.url}/v1/customers`, { headers: { authorization: 'Bearer sk_test_x', 'stripe-account': 'acct_../x' } });
+    expect(bad.status).toBe(403);
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('account_invalid');
+  });
+
+  it('replays accounts from the journal; lines from before accounts are the platform\'s', async () => {
+    const stateFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sandbox-acct-')), 'state.jsonl');
+    const first = await sandbox({ stateFile });
+    const a = await meterAndCustomer(client(first, { stripeAccount: 'acct_A1' }));
+    await first.close();
+    fs.appendFileSync(stateFile, `${JSON.stringify({ t: 'customer', c: { id: 'cus_old', created: 1, name: null, email: null, description: null, phone: null, metadata: {}, deleted: false } })}\n`);
+    const second = await sandbox({ stateFile });
+    expect((await client(second, { stripeAccount: 'acct_A1' }).customers.retrieve(a.customer.id)).id).toBe(a.customer.id);
+    expect((await caught(client(second).customers.retrieve(a.customer.id))).statusCode).toBe(404);
+    expect((await client(second).customers.retrieve('cus_old')).id).toBe('cus_old');
+  });
+});
+
 describe('fault injection', () => {
   it('rateLimitRate=1: 429 rate_limit with Retry-After, nothing committed', async () => {
     const sb = await sandbox();

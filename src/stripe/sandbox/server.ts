@@ -8,7 +8,7 @@ import { apiError, invalid, invalidKey, missingKey, rateLimited, SandboxError, u
 import { defaultFaultRoutes, type FaultKind, FaultPlan, type Faults, validateFaults } from './faults.js';
 import { type FormObject, FormError, fromJson, parseForm } from './form.js';
 import { newId } from './random.js';
-import { aggregate, type MeterEvent, SandboxStore } from './state.js';
+import { aggregate, type MeterEvent, platformAccount, SandboxStore } from './state.js';
 
 export type { Faults } from './faults.js';
 
@@ -35,6 +35,8 @@ export type StripeSandboxOptions = {
 };
 
 export type TotalsQuery = {
+  /** The connected account (`acct_...`) whose meter this is; default the platform. */
+  account?: string;
   meterId?: string;
   eventName?: string;
   customer: string;
@@ -114,6 +116,19 @@ function bearerKey(header: string | undefined): string | undefined {
 }
 
 const keyPattern = /^(sk|rk)_(test|live)_\S+$/;
+const accountPattern = /^acct_[A-Za-z0-9]{1,64}$/;
+
+/**
+ * The `Stripe-Account` header: '' (the platform) when absent. Any well-formed account id is a connected account of
+ * the platform here; each sees only the objects created under it.
+ */
+function accountOf(header: string): string {
+  if (!header) return platformAccount;
+  if (!accountPattern.test(header)) {
+    throw new SandboxError(403, 'permission_error', `The provided key does not have access to account '${header.slice(0, 80)}' (or that account does not exist).`, 'account_invalid');
+  }
+  return header;
+}
 
 export async function startStripeSandbox(opts: StripeSandboxOptions = {}): Promise<StripeSandbox> {
   const host = opts.host ?? '127.0.0.1';
@@ -171,6 +186,7 @@ export async function startStripeSandbox(opts: StripeSandboxOptions = {}): Promi
     return async (ctx: Ctx) => {
       ctx.state.route = route;
       const key = authenticate(ctx);
+      const account = accountOf(ctx.get('stripe-account'));
       const faulted = faults.applies(route);
       if (faulted) {
         const latency = faults.latencyMs();
@@ -196,7 +212,7 @@ export async function startStripeSandbox(opts: StripeSandboxOptions = {}): Promi
       }
 
       const idemKey = method === 'POST' ? ctx.get('idempotency-key') : '';
-      const idemSlot = idemKey ? `${key}\u0000${idemKey}` : '';
+      const idemSlot = idemKey ? `${key}\u0000${account}\u0000${idemKey}` : '';
       const fingerprint = `${route}\u0000${ctx.path}\u0000${raw}`;
       const saved = idemSlot ? idempotency.get(idemSlot) : undefined;
       let body: unknown;
@@ -213,7 +229,7 @@ export async function startStripeSandbox(opts: StripeSandboxOptions = {}): Promi
         ctx.set('original-request', saved.requestId);
         body = saved.body;
       } else {
-        body = handler(ctxApi, { form, params: ctx.params, path: ctx.path });
+        body = handler(ctxApi, { form, params: ctx.params, path: ctx.path, account });
         if (idemSlot) {
           idempotency.delete(idemSlot);
           idempotency.set(idemSlot, { fingerprint, body, requestId: ctx.state.requestId, at: now() });
@@ -334,7 +350,8 @@ export async function startStripeSandbox(opts: StripeSandboxOptions = {}): Promi
   log?.info({ url, stateFile: opts.stateFile ?? null, ...store.counts() }, 'stripe sandbox listening');
 
   const resolveMeter = (q: TotalsQuery) => {
-    const m = q.meterId ? store.meters.get(q.meterId) : q.eventName ? store.meterForEventName(q.eventName) : undefined;
+    const account = q.account ?? platformAccount;
+    const m = q.meterId ? store.meter(account, q.meterId) : q.eventName ? store.meterForEventName(account, q.eventName) : undefined;
     if (!m) throw new Error(`stripe sandbox: no meter ${q.meterId ?? q.eventName ?? '(none given)'}`);
     return m;
   };

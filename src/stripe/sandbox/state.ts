@@ -3,8 +3,13 @@ import path from 'node:path';
 
 export type Formula = 'sum' | 'count' | 'last';
 
+/** The platform account: requests without a `Stripe-Account` header. */
+export const platformAccount = '';
+
 export type Customer = {
   id: string;
+  /** The connected account that owns it (`acct_...`), or '' for the platform. */
+  account: string;
   created: number;
   name: string | null;
   email: string | null;
@@ -16,6 +21,7 @@ export type Customer = {
 
 export type Meter = {
   id: string;
+  account: string;
   created: number;
   updated: number;
   display_name: string;
@@ -29,6 +35,7 @@ export type Meter = {
 };
 
 export type MeterEvent = {
+  account: string;
   identifier: string;
   event_name: string;
   meter: string;
@@ -44,13 +51,16 @@ export type MeterEvent = {
   cancelled: boolean;
 };
 
+/** Lines written before accounts existed have no `account`: they are the platform's. */
+type MaybeAccount<T extends { account: string }> = Omit<T, 'account'> & { account?: string };
+
 /** One line of the journal. Records carry every derived value (ids, times), so replay never consults the clock. */
 export type JournalRecord =
-  | { t: 'customer'; c: Customer }
+  | { t: 'customer'; c: MaybeAccount<Customer> }
   | { t: 'customer.deleted'; id: string; at: number }
-  | { t: 'meter'; m: Meter }
-  | { t: 'event'; e: Omit<MeterEvent, 'cancelled'> }
-  | { t: 'cancel'; identifier: string; at: number };
+  | { t: 'meter'; m: MaybeAccount<Meter> }
+  | { t: 'event'; e: MaybeAccount<Omit<MeterEvent, 'cancelled'>> }
+  | { t: 'cancel'; account?: string; identifier: string; at: number };
 
 const journalVersion = 1;
 
@@ -105,6 +115,8 @@ class Journal {
 }
 
 const seriesKey = (meter: string, customer: string) => `${meter}\u0000${customer}`;
+/** Event names and identifiers are unique per account, as on Stripe. */
+const accountKey = (account: string, name: string) => `${account}\u0000${name}`;
 
 /** Applies a formula to events in arrival order. `last` takes the latest event time; ties go to the later arrival. */
 export function aggregate(formula: Formula, events: readonly MeterEvent[]): number {
@@ -147,7 +159,7 @@ export class SandboxStore {
   private apply(rec: JournalRecord): void {
     switch (rec.t) {
       case 'customer':
-        this.customers.set(rec.c.id, rec.c);
+        this.customers.set(rec.c.id, { ...rec.c, account: rec.c.account ?? platformAccount });
         break;
       case 'customer.deleted': {
         const c = this.customers.get(rec.id);
@@ -155,16 +167,17 @@ export class SandboxStore {
         break;
       }
       case 'meter': {
-        const old = this.meters.get(rec.m.id);
-        if (old && old.event_name !== rec.m.event_name) this.meterByEventName.delete(old.event_name);
-        this.meters.set(rec.m.id, rec.m);
-        this.meterByEventName.set(rec.m.event_name, rec.m.id);
+        const m: Meter = { ...rec.m, account: rec.m.account ?? platformAccount };
+        const old = this.meters.get(m.id);
+        if (old && old.event_name !== m.event_name) this.meterByEventName.delete(accountKey(old.account, old.event_name));
+        this.meters.set(m.id, m);
+        this.meterByEventName.set(accountKey(m.account, m.event_name), m.id);
         break;
       }
       case 'event': {
-        const e: MeterEvent = { ...rec.e, cancelled: false };
+        const e: MeterEvent = { ...rec.e, account: rec.e.account ?? platformAccount, cancelled: false };
         this.allEvents.push(e);
-        this.byIdentifier.set(e.identifier, e);
+        this.byIdentifier.set(accountKey(e.account, e.identifier), e);
         const key = seriesKey(e.meter, e.customer);
         let list = this.series.get(key);
         if (!list) this.series.set(key, (list = []));
@@ -172,7 +185,7 @@ export class SandboxStore {
         break;
       }
       case 'cancel': {
-        const e = this.byIdentifier.get(rec.identifier);
+        const e = this.byIdentifier.get(accountKey(rec.account ?? platformAccount, rec.identifier));
         if (e && !e.cancelled) {
           e.cancelled = true;
           this.cancelledCount++;
@@ -185,13 +198,24 @@ export class SandboxStore {
     }
   }
 
-  meterForEventName(eventName: string): Meter | undefined {
-    const id = this.meterByEventName.get(eventName);
+  /** A customer as `account` sees it: another account's customer does not exist for it. */
+  customer(account: string, id: string): Customer | undefined {
+    const c = this.customers.get(id);
+    return c?.account === account ? c : undefined;
+  }
+
+  meter(account: string, id: string): Meter | undefined {
+    const m = this.meters.get(id);
+    return m?.account === account ? m : undefined;
+  }
+
+  meterForEventName(account: string, eventName: string): Meter | undefined {
+    const id = this.meterByEventName.get(accountKey(account, eventName));
     return id === undefined ? undefined : this.meters.get(id);
   }
 
-  eventByIdentifier(identifier: string): MeterEvent | undefined {
-    return this.byIdentifier.get(identifier);
+  eventByIdentifier(account: string, identifier: string): MeterEvent | undefined {
+    return this.byIdentifier.get(accountKey(account, identifier));
   }
 
   seriesOf(meter: string, customer: string): readonly MeterEvent[] {

@@ -437,7 +437,7 @@ describe('tenants', () => {
     expect((await createTenant({ id: 'utc-default', timezone: 'UTC' })).status).toBe(200);
     expect((await createTenant({ id: 'utc-default', timezone: 'Asia/Tokyo' })).status).toBe(409);
     const listed = (await svc.request('GET', '/v1/admin/tenants')).body.tenants.filter((t: any) => t.id === 'twice');
-    expect(listed).toEqual([{ id: 'twice', timezone: 'America/New_York', createdAt: first.body.createdAt }]);
+    expect(listed).toEqual([{ id: 'twice', timezone: 'America/New_York', stripeAccount: null, createdAt: first.body.createdAt }]);
   });
 
   it('answers 400 with the field path for an invalid tenant', async () => {

@@ -1,8 +1,9 @@
 import type { Deps } from '../../deps.js';
 import { parseBody, parseQuery, requireScope, requireTenant, type Ctx } from '../../context.js';
-import { HttpError } from '../../errors.js';
+import { HttpError, validationError } from '../../errors.js';
 import type { ApiKeyRecord } from '../../../auth/keys.js';
-import { createKeySchema, createTenantSchema, listKeysQuerySchema } from './schema.js';
+import type { Tenant } from '../../../tenants/store.js';
+import { createKeySchema, createTenantSchema, listKeysQuerySchema, tenantPathSchema, updateTenantSchema } from './schema.js';
 
 function requireRoot(ctx: Ctx) {
   const p = requireScope(ctx, 'admin');
@@ -21,24 +22,60 @@ const publicKey = (k: ApiKeyRecord) => ({
   revokedAt: k.revoked_at || null,
 });
 
-/** POST /v1/admin/tenants: 201 when created, 200 when it already existed with the same zone, 409 otherwise. */
+const publicTenant = (t: Tenant) => ({ id: t.id, timezone: t.timezone, stripeAccount: t.stripe_account || null, createdAt: t.created_at });
+
+/**
+ * POST /v1/admin/tenants: 201 when created, 200 when it already existed with the same zone (and the same
+ * stripeAccount, when one is given), 409 otherwise.
+ */
 export function createTenant(deps: Deps) {
   return async (ctx: Ctx) => {
     requireRoot(ctx);
     const body = parseBody(ctx, createTenantSchema);
-    const { created, tenant } = await deps.tenants.create(body.id, body.timezone);
+    const { created, tenant } = await deps.tenants.create(body.id, body.timezone, body.stripeAccount ?? '');
     if (!created && tenant.timezone !== body.timezone) {
       throw new HttpError(409, 'tenant_exists', `tenant ${body.id} exists with time zone ${tenant.timezone}`);
     }
+    if (!created && body.stripeAccount !== undefined && tenant.stripe_account !== (body.stripeAccount ?? '')) {
+      throw new HttpError(409, 'tenant_exists', `tenant ${body.id} exists with another stripeAccount; change it with PATCH /v1/admin/tenants/${body.id}`);
+    }
     ctx.status = created ? 201 : 200;
-    ctx.body = { id: tenant.id, timezone: tenant.timezone, createdAt: tenant.created_at, created };
+    ctx.body = { ...publicTenant(tenant), created };
+  };
+}
+
+/**
+ * PATCH /v1/admin/tenants/:id: sets (or, with null, clears) the tenant's Stripe connected account. Refused (409)
+ * while the tenant has meter or customer bindings: they name objects of the account they were checked in.
+ */
+export function updateTenant(deps: Deps) {
+  return async (ctx: Ctx) => {
+    requireRoot(ctx);
+    const path = tenantPathSchema.safeParse(ctx.params);
+    if (!path.success) throw validationError(path.error, 'path');
+    const body = parseBody(ctx, updateTenantSchema);
+    const tenant = await deps.tenants.get(path.data.id);
+    if (!tenant) throw new HttpError(404, 'unknown_tenant', `unknown tenant: ${path.data.id}`);
+    const next = body.stripeAccount ?? '';
+    if (tenant.stripe_account === next) {
+      ctx.body = publicTenant(tenant);
+      return;
+    }
+    if (await deps.mappings.hasBindings(tenant.id)) {
+      throw new HttpError(
+        409,
+        'tenant_has_bindings',
+        `tenant ${tenant.id} has Stripe meter or customer bindings, which belong to its current Stripe account; its stripeAccount cannot change`,
+      );
+    }
+    ctx.body = publicTenant(await deps.tenants.setStripeAccount(tenant, next));
   };
 }
 
 export function listTenants(deps: Deps) {
   return async (ctx: Ctx) => {
     requireRoot(ctx);
-    ctx.body = { tenants: (await deps.tenants.list()).map((t) => ({ id: t.id, timezone: t.timezone, createdAt: t.created_at })) };
+    ctx.body = { tenants: (await deps.tenants.list()).map(publicTenant) };
   };
 }
 

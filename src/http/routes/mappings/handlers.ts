@@ -19,15 +19,19 @@ function pathParams(ctx: Ctx) {
   return r.data;
 }
 
-/** POST /v1/mappings: binds (tenant, metric) to an existing, active Stripe meter. 409 if the metric is mapped already. */
+/**
+ * POST /v1/mappings: binds (tenant, metric) to an existing, active Stripe meter of the tenant's Stripe account. 409 if
+ * the metric is mapped already. Meters are not owned: tenants of one account may share a meter, since each bills
+ * only customers it owns (see docs/stripe-isolation.md).
+ */
 export function createMapping(deps: Deps) {
   return async (ctx: Ctx) => {
     const body = parseBody(ctx, createMappingSchema);
-    await authorizeTenant(deps, ctx, body.tenantId, 'admin');
+    const tenant = await authorizeTenant(deps, ctx, body.tenantId, 'admin');
     if (await deps.mappings.getPrice(body.tenantId, body.metric)) {
       throw new HttpError(409, 'mapping_exists', `metric ${body.metric} is mapped already; change it with PUT /v1/mappings/${body.tenantId}/${body.metric}`);
     }
-    const meter = await findMeter(deps.stripe.client, body).catch(stripeLookupFailed);
+    const meter = await findMeter(deps.stripe.client, body, tenant.stripe_account || undefined).catch(stripeLookupFailed);
     ctx.status = 201;
     ctx.body = await deps.mappings.putPrice({ tenantId: body.tenantId, metric: body.metric, meterId: meter.id, eventName: meter.event_name, active: body.active });
   };
@@ -56,10 +60,10 @@ export function updateMapping(deps: Deps) {
   return async (ctx: Ctx) => {
     const p = pathParams(ctx);
     const body = parseBody(ctx, updateMappingSchema);
-    await authorizeTenant(deps, ctx, p.tenantId, 'admin');
+    const tenant = await authorizeTenant(deps, ctx, p.tenantId, 'admin');
     const existing = await deps.mappings.getPrice(p.tenantId, p.metric);
     if (!existing) throw new HttpError(404, 'not_found', `metric ${p.metric} of tenant ${p.tenantId} has no mapping`);
-    const meter = await findMeter(deps.stripe.client, body).catch(stripeLookupFailed);
+    const meter = await findMeter(deps.stripe.client, body, tenant.stripe_account || undefined).catch(stripeLookupFailed);
     ctx.body = await deps.mappings.putPrice(
       { tenantId: p.tenantId, metric: p.metric, meterId: meter.id, eventName: meter.event_name, active: body.active },
       existing.createdAt,
