@@ -31,6 +31,9 @@ const envSchema = z.object({
   CLICKHOUSE_URL: optionalString.pipe(z.url().optional()),
   CLICKHOUSE_USER: z.string().default('default'),
   CLICKHOUSE_PASSWORD: z.string().default(''),
+  /** Server mode: the read-only user analysts' SQL runs as (ops/clickhouse/analyst-user.sh creates it); unset, the service's user with readonly = 1. */
+  CLICKHOUSE_ANALYST_USER: optionalString.pipe(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier').optional()),
+  CLICKHOUSE_ANALYST_PASSWORD: z.string().default(''),
   CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier').default('default'),
   CLICKHOUSE_CLUSTER: optionalString.pipe(
     z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'must be a cluster name from remote_servers').optional(),
@@ -98,7 +101,14 @@ export type Config = {
   demoTenant: boolean;
   clickhouse:
     | { mode: 'embedded'; path: string }
-    | { mode: 'server'; url: string; username: string; password: string; database: string };
+    | {
+        mode: 'server';
+        url: string;
+        username: string;
+        password: string;
+        database: string;
+        analyst: { username: string; password: string } | null;
+      };
   cluster: string | undefined;
   eventRetentionMs: number;
   latenessWindowMs: number;
@@ -151,6 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           username: e.CLICKHOUSE_USER,
           password: e.CLICKHOUSE_PASSWORD,
           database: e.CLICKHOUSE_DATABASE,
+          analyst: e.CLICKHOUSE_ANALYST_USER ? { username: e.CLICKHOUSE_ANALYST_USER, password: e.CLICKHOUSE_ANALYST_PASSWORD } : null,
         }
       : { mode: 'embedded', path: path.join(dataDir, 'clickhouse') },
     cluster: e.CLICKHOUSE_CLUSTER,

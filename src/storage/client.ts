@@ -29,10 +29,12 @@ function clientFor(config: Config, role: Role): ClickHouseClient {
     const connection = createChdbConnection({ path: ch.path }) as unknown as ClientConnection;
     return recoverAfterFailure(createClient({ connection }));
   }
+  // Analysts' SQL runs as its own read-only user when one is configured: the server then refuses what the guard
+  // would, a second line of defence.
+  const user = role === 'analyst' && ch.analyst ? ch.analyst : { username: ch.username, password: ch.password };
   return createClient({
     url: ch.url,
-    username: ch.username,
-    password: ch.password,
+    ...user,
     database: ch.database,
     request_timeout: role === 'analyst' ? Math.max(60_000, config.sql.maxExecutionMs + 30_000) : 60_000,
     // Never per-call settings (they leak into the session in embedded mode); statements carry their own SETTINGS.
