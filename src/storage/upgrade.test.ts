@@ -91,7 +91,7 @@ describe('upgrading a database with data', () => {
     expect(await counters()).toEqual({ q: '5', n: '2' });
     expect(await rows("SELECT 1 FROM event_keys WHERE tenant_id = 'up' AND idempotency_key = 'after-upgrade'")).toHaveLength(1);
     expect(await rows("SELECT name FROM system.tables WHERE database = currentDatabase() AND name = 'events_reordered'")).toEqual([]);
-    // 0019: the counters deduplicate a retried INSERT's blocks like events does.
+    // 0021: the counters deduplicate a retried INSERT's blocks like events does.
     const counterEngines = await rows<{ engine_full: string }>(
       "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name IN ('usage_hourly_counters', 'usage_period_counters')",
     );
