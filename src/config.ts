@@ -27,6 +27,15 @@ const envSchema = z.object({
   STRIPEMETER_ADMIN_KEY: optionalString.pipe(
     z.string().min(24, 'must be at least 24 characters (use a random value)').optional(),
   ),
+  // Printable ASCII without spaces: it travels in an Authorization header and in Prometheus' credentials file.
+  METRICS_TOKEN: optionalString.pipe(
+    z
+      .string()
+      .min(24, 'must be at least 24 characters (use a random value)')
+      .max(256, 'must be at most 256 characters')
+      .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+      .optional(),
+  ),
   STRIPEMETER_DEMO_TENANT: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   CLICKHOUSE_URL: optionalString.pipe(z.url().optional()),
   CLICKHOUSE_USER: z.string().default('default'),
@@ -98,6 +107,8 @@ export type Config = {
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   dataDir: string;
   adminKey: string | undefined;
+  /** Bearer token `/metrics` requires; unset: `/metrics` is open (the local demo). */
+  metricsToken: string | undefined;
   demoTenant: boolean;
   clickhouse:
     | { mode: 'embedded'; path: string }
@@ -153,6 +164,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     dataDir,
     adminKey: e.STRIPEMETER_ADMIN_KEY,
+    metricsToken: e.METRICS_TOKEN,
     demoTenant: e.STRIPEMETER_DEMO_TENANT,
     clickhouse: e.CLICKHOUSE_URL
       ? {

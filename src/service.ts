@@ -210,7 +210,8 @@ export async function startService(
       reconJob.start();
       closers.push(() => pushJob.stop(), () => reconJob.stop());
     }
-    log.info({ url, storage: storage.mode, stripe: stripe.mode, workers: options.workers }, 'stripemeter listening');
+    log.info({ url, storage: storage.mode, stripe: stripe.mode, workers: options.workers, metricsToken: config.metricsToken !== undefined }, 'stripemeter listening');
+    if (config.metricsToken === undefined) log.warn('METRICS_TOKEN is unset: /metrics, whose labels name tenants and customers, answers anyone who reaches the port');
 
     let stopping: Promise<void> | undefined;
     const stop = () =>

@@ -1,11 +1,13 @@
 -- Local totals against what Stripe acknowledged, per (tenant, metric, customer, period).
 -- local_total = period counters + approved usage adjustments (exact decimals); Stripe receives whole units, so
 -- target = floor(local_total) and the fractional rest waits. delta = target - pushed_total (negative: a correction).
+-- Summed as Decimal256, which cannot wrap (sum() over Decimal(38, 6) can; docs/totals.md); a target beyond 2^53 - 1
+-- is refused by the push job (total_too_large).
 -- With onlyChanged = 1 only items with something to send are returned (the push cycle), plus the items named in
 -- alsoKeys whatever their delta (items with an open intent); with 0, every item (status).
 WITH
   local AS (
-    SELECT tenant_id, metric, customer_ref, period, sum(quantity) AS local_total
+    SELECT tenant_id, metric, customer_ref, period, sum(toDecimal256(quantity, 6)) AS local_total
     FROM (
       SELECT tenant_id, metric, customer_ref, period, quantity
       FROM usage_period_counters

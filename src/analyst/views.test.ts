@@ -85,8 +85,8 @@ describe('usage views return what the usage API returns', () => {
       e('demo', 'cus_a', '2.5', '2026-03-01T00:10:00Z', 'd2'),
       e('demo', 'cus_a', '0.000001', '2026-03-01T00:50:00Z', 'd3'),
       e('demo', 'cus_b', 7, '2026-03-01T00:20:00Z', 'd4'),
-      // Beyond a float's 53 bits: exact only as a decimal.
-      e('demo', 'cus_b', '9007199254740993.5', '2026-03-02T10:00:00Z', 'd5'),
+      // The largest quantity an event may carry: a float would round it to 10^15.
+      e('demo', 'cus_b', '999999999999999.999999', '2026-03-02T10:00:00Z', 'd5'),
       // Berlin: 2026-02-28T23:00Z is local midnight of 1 March, so these two fall in different periods than in UTC.
       e('berlin', 'cus_a', 3, '2026-02-28T22:30:00Z', 'b1'),
       e('berlin', 'cus_a', 4, '2026-02-28T23:30:00Z', 'b2'),
@@ -99,7 +99,7 @@ describe('usage views return what the usage API returns', () => {
 
   it('usage_by_period = GET /v1/usage, per tenant, period and customer, with exact decimals', async () => {
     const expected: Record<string, Record<string, string>> = {
-      demo: { '2026-02': '1.25', '2026-03': '9007199254741003.000001' },
+      demo: { '2026-02': '1.25', '2026-03': '1000000000000009.5' },
       berlin: { '2026-02': '3', '2026-03': '4' },
       kolkata: { '2026-02': '5', '2026-03': '7' },
     };
@@ -113,7 +113,7 @@ describe('usage views return what the usage API returns', () => {
     }
     expect((await periodBoth('demo', 'm_views', '2026-03')).view).toEqual([
       { customerRef: 'cus_a', total: '2.500001', events: 2 },
-      { customerRef: 'cus_b', total: '9007199254741000.5', events: 2 },
+      { customerRef: 'cus_b', total: '1000000000000006.999999', events: 2 },
     ]);
   });
 

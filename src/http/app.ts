@@ -7,6 +7,7 @@ import { authenticate } from './middleware/auth.js';
 import { errors } from './middleware/errors.js';
 import { jsonBody } from './middleware/json-body.js';
 import { httpMetrics } from './middleware/metrics.js';
+import { requireMetricsToken } from './middleware/metrics-token.js';
 import { requestId } from './middleware/request-id.js';
 import { createApiKey, createTenant, listApiKeys, listTenants, revokeApiKey, updateTenant } from './routes/admin/handlers.js';
 import { ingestEvents } from './routes/events/ingest.js';
@@ -26,11 +27,11 @@ export function createApp(deps: Deps): Koa<State> {
   const app = new Koa<State>({ proxy: false });
   app.silent = true;
 
-  // Unauthenticated: probes and Prometheus scrapes. They expose no tenant data.
+  // Without an API key: probes, and Prometheus scrapes (behind METRICS_TOKEN when set: labels name tenants and customers).
   const open = new Router<State>();
   open.get('/health/live', live());
   open.get('/health/ready', ready(deps));
-  open.get('/metrics', metrics(deps));
+  open.get('/metrics', requireMetricsToken(deps.config.metricsToken), metrics(deps));
 
   const api = new Router<State>();
   api.use(authenticate(deps.keys));

@@ -1,7 +1,12 @@
-/** Quantities are exact decimals with at most 6 fractional and 32 integer digits (ClickHouse Decimal(38, 6)). */
+/**
+ * Quantities are exact decimals with at most 6 fractional digits and below 10^15 (at most 15 integer digits). Counters
+ * are Decimal(38, 6), which wraps silently past about 1.7 * 10^32 when the engine sums it; below 10^15 an event, a
+ * counter row wraps only past 1.7 * 10^17 events (docs/totals.md). Adjustments' deltas share the bound.
+ */
 export const maxFractionDigits = 6;
-const maxIntegerDigits = 32;
+const maxIntegerDigits = 15;
 const decimalText = /^(\d+)(?:\.(\d+))?$/;
+const tooLarge = `must be below 1${'0'.repeat(maxIntegerDigits)} (at most ${maxIntegerDigits} integer digits)`;
 
 export type QuantityResult = { ok: true; value: string } | { ok: false; message: string };
 
@@ -12,13 +17,9 @@ export function parseQuantity(input: unknown): QuantityResult {
     if (!Number.isFinite(input)) return { ok: false, message: 'must be a finite number' };
     if (input < 0) return { ok: false, message: 'must be >= 0' };
     text = input.toString();
+    // Exponent notation: below 1e-6 or from 1e21 on, both out of range.
     if (text.includes('e')) {
-      if (input < 1) return { ok: false, message: `has more than ${maxFractionDigits} decimal places; send a decimal string` };
-      // Expand the shortest round-trip digits (`1e+23` -> 1 and 23 zeros), as for every other number; BigInt(input)
-      // would give the binary value instead (99999999999999991611392). Exponents here are >= 21, mantissas <= 17 digits.
-      const [mantissa = '', exponent = '0'] = text.split('e+');
-      const [int = '', frac = ''] = mantissa.split('.');
-      text = int + frac.padEnd(Number(exponent), '0');
+      return { ok: false, message: input < 1 ? `has more than ${maxFractionDigits} decimal places; send a decimal string` : tooLarge };
     }
   } else if (typeof input === 'string') {
     text = input.trim();
@@ -33,6 +34,6 @@ export function parseQuantity(input: unknown): QuantityResult {
   if (fraction.length > maxFractionDigits) {
     return { ok: false, message: `has more than ${maxFractionDigits} decimal places` };
   }
-  if (integer.length > maxIntegerDigits) return { ok: false, message: `has more than ${maxIntegerDigits} integer digits` };
+  if (integer.length > maxIntegerDigits) return { ok: false, message: tooLarge };
   return { ok: true, value: fraction ? `${integer}.${fraction}` : integer };
 }

@@ -429,7 +429,8 @@ export class IngestWriter {
 
   /**
    * One INSERT for the group. A retry after an ambiguous failure carries the same deduplication token, so a block
-   * that did land is dropped instead of counted twice, in events and in the counters' materialized views.
+   * that did land is dropped instead of counted twice, in events and in its views' targets (each keeps a
+   * deduplication window: without one a target counted the retried block again, measured).
    * The token is ours (a UUID), and it sits in the statement's SETTINGS clause: per-call settings would outlive
    * the call on an embedded connection. The two counter views are fed in parallel.
    */

@@ -112,6 +112,11 @@ describe('upgrading a database with data', () => {
     expect(await counters()).toEqual({ q: '5', n: '2' });
     expect(await rows("SELECT 1 FROM event_keys WHERE tenant_id = 'up' AND idempotency_key = 'after-upgrade'")).toHaveLength(1);
     expect(await rows("SELECT name FROM system.tables WHERE database = currentDatabase() AND name = 'events_reordered'")).toEqual([]);
+    // 0021: the counters deduplicate a retried INSERT's blocks like events does.
+    const counterEngines = await rows<{ engine_full: string }>(
+      "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name IN ('usage_hourly_counters', 'usage_period_counters')",
+    );
+    expect(counterEngines.map((t) => /non_replicated_deduplication_window = 1000/.test(t.engine_full))).toEqual([true, true]);
   });
 
   it('records late events replayed the old way (flagged 2) as replayed, and leaves the others late', async () => {

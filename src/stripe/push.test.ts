@@ -217,17 +217,28 @@ describe('push', () => {
     await newMeteredMetric('p8', 'bytes');
     await newCustomer('p8', 'huge');
     await newCustomer('p8', 'small');
+    // Ten of the largest quantity an event may carry: 9999999999999990, beyond 2^53 - 1.
     await ingest([
-      event({ tenantId: 'p8', metric: 'bytes', customerRef: 'huge', quantity: '99999999999999999999999999999999' }),
+      ...Array.from({ length: 10 }, (_, i) => event({ tenantId: 'p8', metric: 'bytes', customerRef: 'huge', quantity: '999999999999999', idempotencyKey: `huge-${i}` })),
       event({ tenantId: 'p8', metric: 'bytes', customerRef: 'small', quantity: 2 }),
     ]);
     const r = await push('p8');
     expect(r.acked).toBe(1);
     const items = (await status('p8')).items;
-    expect(items.map((i: any) => [i.customerRef, i.status])).toEqual([
-      ['huge', 'error'],
-      ['small', 'ok'],
+    expect(items.map((i: any) => [i.customerRef, i.status, i.localTotal])).toEqual([
+      ['huge', 'error', '9999999999999990'],
+      ['small', 'ok', '2'],
     ]);
+    expect(items[0].lastError).toEqual({
+      message: 'the local total 9999999999999990 is beyond 9007199254740991, the largest whole number a meter event carries exactly: nothing is sent for this item',
+      code: 'total_too_large',
+      httpStatus: null,
+      nextAttemptAt: null,
+    });
+    expect(items[0].pushedTotal).toBe(0);
+    // Logged once, however many cycles see it.
+    await push('p8');
+    expect(svc.logs.filter((l) => l.code === 'total_too_large' && l.customerRef === 'huge')).toHaveLength(1);
   });
 
   it('surfaces permanent errors and recovers once the mapping is fixed', async () => {

@@ -26,8 +26,7 @@ export type ItemState = 'ok' | 'pending' | 'unmapped' | 'unpushable' | 'error';
  */
 export function itemState(item: PushItem, held: Intent | undefined, pushable: boolean): ItemState {
   if (held?.status === 'pending') return 'pending';
-  // A total beyond 2^53 units cannot be sent exactly (nor billed): shown as an error, never rounded.
-  if (!Number.isSafeInteger(item.target) || !Number.isSafeInteger(item.delta)) return 'error';
+  if (tooLargeForStripe(item)) return 'error';
   if (held?.status === 'stuck') return 'error';
   if (item.delta === 0) return 'ok';
   if (!item.meterId || !item.mappingActive || !item.stripeCustomerId) return 'unmapped';
@@ -35,6 +34,21 @@ export function itemState(item: PushItem, held: Intent | undefined, pushable: bo
   if (held?.status === 'failed') return 'error';
   return 'pending';
 }
+
+/**
+ * A meter event value is a whole number, sent and summed by Stripe exactly only up to 2^53 - 1 (the sandbox refuses
+ * more). An item whose total or delta is beyond it is refused loudly, an error with its own code, never rounded.
+ */
+export const tooLargeForStripe = (item: PushItem) => !Number.isSafeInteger(item.target) || !Number.isSafeInteger(item.delta);
+
+const tooLargeError = (item: PushItem) => ({
+  message:
+    `the local total ${item.localTotal} is beyond ${Number.MAX_SAFE_INTEGER}, the largest whole number a meter event ` +
+    'carries exactly: nothing is sent for this item',
+  code: 'total_too_large',
+  httpStatus: null,
+  nextAttemptAt: null,
+});
 
 export type ItemStatus = {
   metric: string;
@@ -48,7 +62,8 @@ export type ItemStatus = {
   eventName: string | null;
   stripeCustomerId: string | null;
   pendingIntent: { identifier: string; value: number; targetTotal: number; attempts: number; createdAt: string } | null;
-  lastError: { message: string; code: string; httpStatus: number; nextAttemptAt: string } | null;
+  /** `httpStatus` and `nextAttemptAt` are null for an error found before sending (`total_too_large`). */
+  lastError: { message: string; code: string; httpStatus: number | null; nextAttemptAt: string | null } | null;
   lagSeconds: number;
 };
 
@@ -138,6 +153,8 @@ export class PushEngine {
   private unpushedSince = new Map<string, number>();
   /** What each tenant's latest cycle saw, for the item gauges. */
   private lastByTenant = new Map<string, { states: Map<ItemState, number>; unmappedUnits: number; unpushableUnits: number }>();
+  /** Items already logged as too large for Stripe: logged once per process, shown in every status. */
+  private loggedTooLarge = new Set<string>();
 
   constructor(
     private readonly ledger: PushLedger,
@@ -286,7 +303,9 @@ export class PushEngine {
                   createdAt: new Date(held.createdAt).toISOString(),
                 }
               : null,
-          lastError: held?.lastError
+          lastError: tooLargeForStripe(item)
+            ? tooLargeError(item)
+            : held?.lastError
             ? {
                 message: held.lastError,
                 code: held.lastErrorCode,
@@ -324,6 +343,11 @@ export class PushEngine {
       return 'pending';
     }
     const state = itemState(item, held, eventTs !== null);
+    if (tooLargeForStripe(item) && !this.loggedTooLarge.has(itemKey(item))) {
+      this.loggedTooLarge.add(itemKey(item));
+      const { tenantId, metric, customerRef, period, localTotal } = item;
+      this.log.error({ tenantId, metric, customerRef, period, localTotal, code: 'total_too_large' }, tooLargeError(item).message);
+    }
     if (state === 'ok' && held?.status === 'failed') toSave.push({ ...held, status: 'superseded' });
     if (state === 'unmapped') {
       result.unmapped.items++;

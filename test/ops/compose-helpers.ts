@@ -17,6 +17,8 @@ export type ComposeService = {
   image?: string;
   build?: string | { context?: string; dockerfile?: string };
   command?: string[] | string;
+  entrypoint?: string[] | string;
+  tmpfs?: string[] | string;
   container_name?: string;
   environment?: Record<string, string | number | boolean | null>;
   ports?: Array<string | number | { published?: string | number; target: number | string; host_ip?: string }>;

@@ -46,6 +46,7 @@ const hasPromtool = await available('promtool', ['--version']);
 /** Stand-ins for the secrets docker-compose.prod.yml requires (an operator's .env). */
 const prodSecrets: Record<string, string> = {
   STRIPEMETER_ADMIN_KEY: 'compose-test-admin-key-0123456789abcdef',
+  METRICS_TOKEN: 'compose-test-metrics-token-0123456789',
   CLICKHOUSE_PASSWORD: 'compose-test-clickhouse-password',
   STRIPE_API_BASE: 'http://stripe-sandbox:12111',
 };
@@ -215,6 +216,10 @@ describe.skipIf(!hasCompose)('compose files', () => {
           expect(ports, name).toHaveLength(1);
           expect(ports[0], name).toMatchObject({ published, target: targets[name as keyof typeof targets] });
         }
+        // Nothing is published beyond this machine (a TLS reverse proxy fronts the API for other machines).
+        for (const [name, s] of Object.entries(cfg().services)) {
+          for (const p of portMappings(s)) expect(p.hostIp, `${name} publishes ${p.published} on every interface`).toBe('127.0.0.1');
+        }
         expect(targets.api).toBe(3000);
         expect(targets.workers).toBe(3000);
         const overridden = parseConfig(
@@ -306,6 +311,27 @@ describe.skipIf(!hasCompose)('compose files', () => {
             if (expectedHost[job.job_name]) expect(host).toBe(expectedHost[job.job_name]);
           }
           if (expectedHost[job.job_name]) expect(job.metrics_path ?? '/metrics').toBe('/metrics');
+        }
+      });
+
+      it('Prometheus scrapes with the METRICS_TOKEN api and workers require, from a file written on a tmpfs at start', () => {
+        const promConfig = parse(read('ops/prometheus/prometheus.yml')) as {
+          scrape_configs: Array<{ job_name: string; authorization?: { type?: string; credentials_file?: string; credentials?: string } }>;
+        };
+        const prom = service(cfg(), 'prometheus');
+        const token = environment(prom).METRICS_TOKEN;
+        expect(token).toBeTruthy();
+        for (const name of ['api', 'workers']) expect(loadConfig(environment(service(cfg(), name))).metricsToken, name).toBe(token);
+        // `docker-compose config` keeps compose's `$$` escape; the container's shell sees `$`.
+        const script = ([] as string[]).concat(prom.entrypoint ?? []).join(' ').replaceAll('$$', '$');
+        const tmpfs = ([] as string[]).concat(prom.tmpfs ?? []);
+        for (const job of promConfig.scrape_configs) {
+          expect(job.authorization?.type ?? 'Bearer', job.job_name).toBe('Bearer');
+          expect(job.authorization?.credentials, job.job_name).toBeUndefined();
+          const file = job.authorization?.credentials_file ?? '';
+          expect(tmpfs.some((dir) => file.startsWith(`${dir.split(':')[0]}/`)), `${job.job_name}: ${file} on a tmpfs`).toBe(true);
+          // The entrypoint writes the token there, then runs Prometheus with the service's command.
+          expect(script).toContain(`printf '%s' "$METRICS_TOKEN" > ${file} && exec /bin/prometheus "$@"`);
         }
       });
     });
@@ -459,6 +485,12 @@ describe.skipIf(!hasPromtool)('ops/prometheus/prometheus.yml', () => {
     try {
       const file = path.join(dir, 'prometheus.yml');
       const copy: Record<string, unknown> = { ...config };
+      // The token file exists only in the container; a stand-in lets promtool check the rest.
+      const tokenFile = path.join(dir, 'metrics-token');
+      writeFileSync(tokenFile, 'promtool-check-token-0123456789');
+      copy.scrape_configs = (config.scrape_configs as Array<Record<string, any>>).map((job) =>
+        job.authorization?.credentials_file ? { ...job, authorization: { ...job.authorization, credentials_file: tokenFile } } : job,
+      );
       if (rules.length) copy.rule_files = rules;
       else delete copy.rule_files;
       writeFileSync(file, stringify(copy));
@@ -517,12 +549,14 @@ describe.skipIf(!hasCompose)('health checks and scrapes reach endpoints the serv
     }
   });
 
-  it('the metrics path Prometheus scrapes answers 200 with Prometheus text', async () => {
+  it('the metrics path Prometheus scrapes answers 200 with Prometheus text to its token, 401 without', async () => {
     const promConfig = parse(read('ops/prometheus/prometheus.yml')) as { scrape_configs: Array<{ metrics_path?: string }> };
+    const token = environment(service(configs['docker-compose.yml'], 'prometheus')).METRICS_TOKEN;
     for (const job of promConfig.scrape_configs) {
-      const r = await svc.request('GET', job.metrics_path ?? '/metrics', { key: null });
+      const r = await svc.request('GET', job.metrics_path ?? '/metrics', { key: null, headers: { authorization: `Bearer ${token}` } });
       expect(r.status).toBe(200);
       expect(String(r.body)).toContain('# HELP');
+      expect((await svc.request('GET', job.metrics_path ?? '/metrics', { key: null })).status).toBe(401);
     }
   });
 

@@ -13,6 +13,7 @@ import { freePort } from '../support/ports.js';
 // event, and a change made on Stripe's side that reconciliation must bring back within epsilon.
 const run = promisify(execFile);
 const adminKey = 'runbook-test-admin-key-0123456789abcdef';
+const metricsToken = 'runbook-test-metrics-token-0123456789';
 let child: ChildService;
 let dataDir: string;
 let sandboxUrl: string;
@@ -43,7 +44,7 @@ async function shell(code: string): Promise<string> {
   const script = `${prelude}\n${code.replaceAll('http://localhost:3000', child.url)}`;
   const { stdout } = await run('bash', ['-c', script], {
     cwd: dataDir,
-    env: { ...process.env, STRIPEMETER_KEY: adminKey },
+    env: { ...process.env, STRIPEMETER_KEY: adminKey, METRICS_TOKEN: metricsToken },
     maxBuffer: 10 * 1024 * 1024,
   });
   return stdout;
@@ -89,6 +90,7 @@ beforeAll(async () => {
   child = await spawnService({
     STRIPEMETER_DATA_DIR: path.join(dataDir, 'data'),
     STRIPEMETER_ADMIN_KEY: adminKey,
+    METRICS_TOKEN: metricsToken,
     STRIPE_SANDBOX_PORT: String(port),
     PUSH_INTERVAL: 'PT1H',
     RECON_SETTLE: 'PT0S',
