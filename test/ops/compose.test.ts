@@ -48,6 +48,7 @@ const prodSecrets: Record<string, string> = {
   STRIPEMETER_ADMIN_KEY: 'compose-test-admin-key-0123456789abcdef',
   METRICS_TOKEN: 'compose-test-metrics-token-0123456789',
   CLICKHOUSE_PASSWORD: 'compose-test-clickhouse-password',
+  CLICKHOUSE_ANALYST_PASSWORD: 'compose-test-analyst-password',
   STRIPE_API_BASE: 'http://stripe-sandbox:12111',
 };
 const varsFor = (file: ComposeFile): Record<string, string> => (file === 'docker-compose.prod.yml' ? prodSecrets : {});
@@ -180,7 +181,12 @@ describe.skipIf(!hasCompose)('compose files', () => {
           expect(config.clickhouse.username, name).toBe(ch.CLICKHOUSE_USER);
           expect(config.clickhouse.password, name).toBe(ch.CLICKHOUSE_PASSWORD);
           expect(config.clickhouse.database, name).toBe(ch.CLICKHOUSE_DB);
+          // Analysts' SQL as the read-only user the clickhouse container creates on first start.
+          expect(config.clickhouse.analyst, name).toEqual({ username: ch.CLICKHOUSE_ANALYST_USER, password: ch.CLICKHOUSE_ANALYST_PASSWORD });
         }
+        const volumes = (service(cfg(), 'clickhouse') as { volumes?: Array<string | { source?: string; target?: string }> }).volumes ?? [];
+        const mounts = volumes.map((v) => (typeof v === 'string' ? v : `${v.source}:${v.target}`));
+        expect(mounts.some((m) => /ops\/clickhouse\/analyst-user\.sh:\/docker-entrypoint-initdb\.d\/analyst-user\.sh/.test(m)), mounts.join()).toBe(true);
         for (const k of ['STRIPEMETER_ADMIN_KEY', 'STRIPE_SECRET_KEY', 'STRIPE_API_BASE', 'CLICKHOUSE_URL', 'PORT']) expect(workers[k], k).toBe(api[k]);
         // Each process would otherwise generate its own admin key in its own container.
         expect(loadConfig(api).adminKey).toBeTruthy();
