@@ -108,18 +108,20 @@ function decimalOfNumber(value: number): Decimal {
 
 const sameDecimal = (a: Decimal, b: Decimal) => a.digits === b.digits && a.exponent === b.exponent;
 
-/** The path (`quantity`, `meta.x`, `items[2]`) of the first InexactNumber in a parsed value, with it. */
-export function findInexact(value: unknown, path = ''): { path: string; number: InexactNumber } | undefined {
-  if (value instanceof InexactNumber) return { path, number: value };
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = findInexact(value[i], `${path}[${i}]`);
-      if (found) return found;
-    }
-  } else if (typeof value === 'object' && value !== null) {
-    for (const key of Object.keys(value)) {
-      const found = findInexact((value as Record<string, unknown>)[key], path ? `${path}.${key}` : key);
-      if (found) return found;
+/**
+ * The path (`quantity`, `meta.x`, `items[2]`) of the first InexactNumber in a parsed value, with it. Iterative:
+ * a hostile body may nest deeper than the call stack.
+ */
+export function findInexact(value: unknown): { path: string; number: InexactNumber } | undefined {
+  const stack: Array<[unknown, string]> = [[value, '']];
+  while (stack.length > 0) {
+    const [v, path] = stack.pop()!;
+    if (v instanceof InexactNumber) return { path, number: v };
+    if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], `${path}[${i}]`]);
+    } else if (typeof v === 'object' && v !== null) {
+      const keys = Object.keys(v);
+      for (let i = keys.length - 1; i >= 0; i--) stack.push([(v as Record<string, unknown>)[keys[i]!], path ? `${path}.${keys[i]}` : keys[i]!]);
     }
   }
   return undefined;

@@ -38,8 +38,15 @@ export function jsonBody(limitBytes: number): Middleware<State> {
       if (size <= limitBytes) chunks.push(chunk as Buffer);
     }
     if (size > limitBytes) throw tooLarge(limitBytes);
+    let text: string;
     try {
-      const parsed = parseExactJson(Buffer.concat(chunks).toString('utf8'));
+      text = utf8Decoder.decode(Buffer.concat(chunks));
+    } catch {
+      // Buffer's decoding would put U+FFFD in place of the bad bytes and store other text than was sent.
+      throw new HttpError(400, 'invalid_json', 'body is not valid UTF-8');
+    }
+    try {
+      const parsed = parseExactJson(text);
       ctx.state.body = parsed.value;
       ctx.state.inexactNumbers = parsed.inexact;
     } catch (err) {
@@ -59,6 +66,8 @@ function utf8(contentType: string): boolean {
   }
   return true;
 }
+
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
 const tooLarge = (limit: number) =>
   new HttpError(413, 'payload_too_large', `body exceeds ${limit} bytes; split the batch`);
