@@ -116,6 +116,18 @@ describe('charsets', () => {
     expect((await stored('m_utf8')).length).toBeGreaterThanOrEqual(1);
   });
 
+  it('400 for bytes that are not UTF-8 instead of storing U+FFFD', async () => {
+    const text = JSON.stringify({ events: [event({ metric: 'm_charset', customerRef: 'XX' })] });
+    const [before, after] = text.split('XX') as [string, string];
+    const res = await fetch(`${svc.url}/v1/events/ingest`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc.adminKey}`, 'content-type': 'application/json' },
+      body: Buffer.concat([Buffer.from(before), Buffer.from([0x63, 0xff, 0xc0, 0x80]), Buffer.from(after)]),
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as any).error).toMatchObject({ code: 'invalid_json', message: 'body is not valid UTF-8' });
+  });
+
   it('nothing was stored from the refused bodies', async () => {
     expect(await stored('m_charset')).toEqual([]);
   });
