@@ -92,6 +92,7 @@ const envSchema = z.object({
   }),
   PUSH_SETTLE_AFTER: duration('PT23H'),
   PUSH_FAILED_RETRY: duration('PT1M'),
+  SHUTDOWN_TIMEOUT: duration('PT10S').refine((ms) => ms >= 1000 && ms <= 600_000, { message: 'must be between PT1S and PT10M' }),
   SQL_MAX_EXECUTION_TIME: duration('PT10S').refine((ms) => ms >= 100 && ms <= 3600_000, { message: 'must be between PT0.1S and PT1H' }),
   SQL_MAX_RESULT_ROWS: z.coerce.number().int().min(1).max(1_000_000_000).default(100_000),
   SQL_MAX_RESULT_BYTES: z.coerce.number().int().min(1024).max(2 ** 40).default(50 * 2 ** 20),
@@ -143,6 +144,8 @@ export type Config = {
   recon: { epsilon: number; settleMs: number; intervalMs: number };
   replay: { maxWindowMs: number; syncMaxMs: number; chunkMs: number };
   push: { intervalMs: number; lagThresholdMs: number; settleAfterMs: number; failedRetryMs: number };
+  /** Longest a stop (SIGTERM) waits for work in flight; a push still waiting on Stripe is abandoned, its intent pending. */
+  shutdownTimeoutMs: number;
   /** Limits of analyst SQL (`POST /v1/sql`), enforced by the engine on the analyst connection. */
   sql: { maxExecutionMs: number; maxResultRows: number; maxResultBytes: number; maxMemoryBytes: number };
 };
@@ -203,6 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       settleAfterMs: e.PUSH_SETTLE_AFTER,
       failedRetryMs: e.PUSH_FAILED_RETRY,
     },
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT,
     sql: {
       maxExecutionMs: e.SQL_MAX_EXECUTION_TIME,
       maxResultRows: e.SQL_MAX_RESULT_ROWS,

@@ -36,7 +36,12 @@ export type RunningService = {
   port: number;
   adminKey: string;
   deps: Deps;
-  /** Stops taking connections, finishes in-flight requests, queued ingest and a running push cycle, then closes storage. */
+  /**
+   * Stops taking connections, finishes in-flight requests and queued ingest, lets a running push cycle end (no new
+   * Stripe attempt starts), then closes storage; within SHUTDOWN_TIMEOUT, past which work still in flight (a call
+   * to an unreachable Stripe) is abandoned: push intents are saved before their call, so they stay pending and are
+   * sent again, with the same identifier, at the next start.
+   */
   stop(): Promise<void>;
 };
 
@@ -208,7 +213,6 @@ export async function startService(
     if (options.workers) {
       pushJob.start();
       reconJob.start();
-      closers.push(() => pushJob.stop(), () => reconJob.stop());
     }
     log.info({ url, storage: storage.mode, stripe: stripe.mode, workers: options.workers, metricsToken: config.metricsToken !== undefined }, 'stripemeter listening');
     if (config.metricsToken === undefined) log.warn('METRICS_TOKEN is unset: /metrics, whose labels name tenants and customers, answers anyone who reaches the port');
@@ -216,19 +220,48 @@ export async function startService(
     let stopping: Promise<void> | undefined;
     const stop = () =>
       (stopping ??= (async () => {
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-        });
-        await deps.writer.close();
-        await deps.replay.flush();
-        await closeAll();
-        log.info('stopped');
+        const deadline = performance.now() + config.shutdownTimeoutMs;
+        const left = () => Math.max(0, deadline - performance.now());
+        engine.stop();
+        const graceful = (async () => {
+          // Requests and jobs still waiting (on Stripe) past the deadline less a second kept for closing are left
+          // behind, so that storage still closes; their late ledger writes then fail, harmlessly.
+          const serverClosed = new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeIdleConnections();
+          });
+          if (!(await settlesWithin(serverClosed, left() - 1000))) server.closeAllConnections();
+          await deps.writer.close();
+          await deps.replay.flush();
+          const jobs = Promise.all([pushJob.stop(), reconJob.stop()]);
+          if (!(await settlesWithin(jobs, left() - 1000))) {
+            log.warn('background jobs still waiting on Stripe at shutdown: their push intents stay pending for the next start');
+          }
+          await closeAll();
+        })();
+        if (await settlesWithin(graceful, left())) {
+          await graceful;
+          log.info('stopped');
+        } else {
+          server.closeAllConnections();
+          log.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out (SHUTDOWN_TIMEOUT); abandoning work in flight');
+        }
       })());
     return { url, port, adminKey: admin.key, deps, stop };
   } catch (err) {
     await closeAll();
     throw err;
+  }
+}
+
+/** Whether the promise settles within `ms` (a rejection counts as settled: the caller goes on either way). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, ms))));
+  try {
+    return await Promise.race([promise.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -4,8 +4,16 @@ import type { z } from 'zod';
 import type { Principal, Scope } from '../auth/keys.js';
 import type { Logger } from '../log.js';
 import { HttpError, validationError } from './errors.js';
+import { findInexact, inexactMessage } from './exact-json.js';
 
-export type State = { requestId: string; log: Logger; principal?: Principal; body?: unknown };
+export type State = {
+  requestId: string;
+  log: Logger;
+  principal?: Principal;
+  body?: unknown;
+  /** The body held a number a double cannot hold exactly (an InexactNumber stands in its place). */
+  inexactNumbers?: boolean;
+};
 export type Ctx = RouterContext<State> & ParameterizedContext<State>;
 
 export function principalOf(ctx: Ctx): Principal {
@@ -38,6 +46,13 @@ export function parseQuery<T extends z.ZodType>(ctx: Ctx, schema: T): z.infer<T>
 
 export function parseBody<T extends z.ZodType>(ctx: Ctx, schema: T): z.infer<T> {
   const r = schema.safeParse(ctx.state.body);
-  if (!r.success) throw validationError(r.error, 'body');
+  if (!r.success) {
+    const inexact = ctx.state.inexactNumbers ? findInexact(ctx.state.body) : undefined;
+    if (inexact) {
+      const message = inexactMessage(inexact.number);
+      throw new HttpError(400, 'invalid_request', `invalid body: ${inexact.path}: ${message}`, [{ path: inexact.path, message }]);
+    }
+    throw validationError(r.error, 'body');
+  }
   return r.data;
 }

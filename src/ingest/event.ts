@@ -122,7 +122,8 @@ function malformedUnicode(e: Event): EventError | undefined {
   return undefined;
 }
 
-function rejected(input: unknown, error: EventError): PrepareResult {
+/** A refusal of the event, with its idempotency key when it sent one as a string (for the client to match). */
+export function rejected(input: unknown, error: EventError): PrepareResult {
   const key = (input as { idempotencyKey?: unknown } | null)?.idempotencyKey;
   return typeof key === 'string' ? { ok: false, idempotencyKey: key.slice(0, 255), error } : { ok: false, error };
 }
@@ -131,6 +132,12 @@ function rejected(input: unknown, error: EventError): PrepareResult {
 export function prepareEvent(input: unknown, ctx: PrepareContext): PrepareResult {
   let e = acceptedWithoutSchema(input);
   if (e === undefined) {
+    // JSON.parse keeps a `__proto__` key as an own property, but copying it anywhere by assignment (zod's record
+    // does) drops it or swaps the copy's prototype: refused rather than lost. `constructor` and the like are kept.
+    const meta = (input as { meta?: unknown } | null)?.meta;
+    if (typeof meta === 'object' && meta !== null && Object.hasOwn(meta, '__proto__')) {
+      return rejected(input, { code: 'invalid_event', message: 'meta key __proto__ is reserved; rename it', field: 'meta.__proto__' });
+    }
     const parsed = eventSchema.safeParse(input);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;

@@ -1,5 +1,6 @@
 import { parseDuration } from '../time/duration.js';
 import { parseTimestamp } from '../ingest/timestamp.js';
+import { instantInRange, rangeMessage } from '../time/range.js';
 
 const hourMs = 3600_000;
 
@@ -25,6 +26,8 @@ export function resolveWindow(since: string, until: string, nowMs: number): Repl
   }
   const untilMs = until === 'now' ? nowMs : parseTimestamp(until);
   if (untilMs === null) return { error: 'until must be "now" or a timestamp with a zone', field: 'until' };
+  if (!instantInRange(sinceMs)) return { error: `since ${rangeMessage}`, field: 'since' };
+  if (!instantInRange(untilMs)) return { error: `until ${rangeMessage}`, field: 'until' };
   if (sinceMs >= untilMs) return { error: 'since must be before until', field: 'since' };
   const startMs = Math.floor(sinceMs / hourMs) * hourMs;
   const endMs = Math.ceil(untilMs / hourMs) * hourMs;

@@ -1,8 +1,8 @@
-import { mkdirSync } from 'node:fs';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import type { Config } from '../config.js';
 import { analystServerSettings, analystSetStatements } from '../analyst/settings.js';
+import { ensurePrivateDir } from './private-files.js';
 
 /**
  * One client per role. With the embedded engine a connection runs one operation at a time, so a slow
@@ -67,7 +67,8 @@ function recoverAfterFailure(client: ClickHouseClient): ClickHouseClient {
 }
 
 export async function openStorage(config: Config): Promise<Storage> {
-  if (config.clickhouse.mode === 'embedded') mkdirSync(config.clickhouse.path, { recursive: true });
+  ensurePrivateDir(config.dataDir);
+  if (config.clickhouse.mode === 'embedded') ensurePrivateDir(config.clickhouse.path);
   if (config.clickhouse.mode === 'server') await ensureDatabase(config);
   const clients = Object.fromEntries(roles.map((r) => [r, clientFor(config, r)])) as Record<Role, ClickHouseClient>;
   if (config.clickhouse.mode === 'embedded') {

@@ -151,6 +151,8 @@ const stripeWindowMs = 35 * 86_400_000 - 3600_000;
 export class PushEngine {
   /** When each item was first seen with an unpushed delta: the basis of stripe_push_lag_seconds. */
   private unpushedSince = new Map<string, number>();
+  /** Set by stop(): no further Stripe attempt starts; what is left stays pending for the next cycle or start. */
+  private stopping = false;
   /** What each tenant's latest cycle saw, for the item gauges. */
   private lastByTenant = new Map<string, { states: Map<ItemState, number>; unmappedUnits: number; unpushableUnits: number }>();
   /** Items already logged as too large for Stripe: logged once per process, shown in every status. */
@@ -168,10 +170,21 @@ export class PushEngine {
     private readonly opts: PushOptions,
   ) {}
 
+  /**
+   * Shutdown: attempts already sent finish (or time out), none starts. Intents are persisted before any call, so
+   * what was not acknowledged is pending and re-sent, with the same identifier, at the next start.
+   */
+  stop(): void {
+    this.stopping = true;
+  }
+
   /** One cycle over every given tenant (the scheduled job): per tenant, so each diff stays bounded. */
   async cycleAll(tenantIds: string[]): Promise<CycleResult[]> {
     const results: CycleResult[] = [];
-    for (const t of tenantIds) results.push(await this.cycle(t));
+    for (const t of tenantIds) {
+      if (this.stopping) break;
+      results.push(await this.cycle(t));
+    }
     // Tenants that are gone no longer count in the gauges.
     for (const t of this.lastByTenant.keys()) if (!tenantIds.includes(t)) this.lastByTenant.delete(t);
     this.publishItemGauges();
@@ -427,11 +440,11 @@ export class PushEngine {
     await this.limiter.run(`${queue[0]!.eventName}\u0000${queue[0]!.stripeCustomerId}`, async () => {
       let last: Intent | undefined;
       for (const intent of queue) {
-        if ((await this.deliver(intent, acks, result)) !== 'acked') return;
+        if (this.stopping || (await this.deliver(intent, acks, result)) !== 'acked') return;
         last = intent;
       }
       // Usage that arrived while these intents were open goes out in the same cycle.
-      while (last && item.target !== last.targetTotal && item.meterId && item.mappingActive && item.stripeCustomerId) {
+      while (!this.stopping && last && item.target !== last.targetTotal && item.meterId && item.mappingActive && item.stripeCustomerId) {
         const eventTs = await this.eventTimestamp(item, Date.now());
         if (eventTs === null) return;
         const next = this.newIntent({ ...item, pushed: last.targetTotal }, last.seq + 1, 0, eventTs, Date.now());
@@ -445,6 +458,11 @@ export class PushEngine {
   /** Calls Stripe until acknowledged, refused, or out of attempts for this cycle. */
   private async deliver(intent: Intent, acks: AckWriter, result: CycleResult): Promise<'acked' | 'failed' | 'later'> {
     for (let attempt = 1; ; attempt++) {
+      // Stopped during a back-off: the intent stays pending as it was saved.
+      if (attempt > 1 && this.stopping) {
+        result.retriedLater++;
+        return 'later';
+      }
       let failure: StripeFailure;
       try {
         await this.stripe.billing.meterEvents.create(
@@ -478,7 +496,7 @@ export class PushEngine {
         if (failure.kind === 'auth') result.authError = failure.message;
         return 'failed';
       }
-      if (attempt >= this.opts.maxAttemptsPerCycle) {
+      if (attempt >= this.opts.maxAttemptsPerCycle || this.stopping) {
         await this.ledger.saveIntents([{ ...saved, lastErrorCode: failure.kind }]);
         this.metrics.stripePush.inc({ result: 'retry_later' });
         result.retriedLater++;

@@ -1,10 +1,13 @@
 import type { Middleware } from 'koa';
 import type { State } from '../context.js';
 import { HttpError } from '../errors.js';
+import { parseExactJson } from '../exact-json.js';
 
 /**
  * Parses JSON bodies of POST/PUT/PATCH requests into ctx.state.body. A declared Content-Length over the limit is
- * refused before reading; a streamed body is cut off at the limit. 415 for other content types.
+ * refused before reading; a streamed body is cut off at the limit. 415 for other content types and for any charset
+ * but UTF-8 (none given means UTF-8): decoding UTF-16 as UTF-8 would store other text than the client sent. Numbers
+ * a double cannot hold exactly become InexactNumber (see exact-json.ts), for validation to refuse.
  *
  * What bounds memory under a flood: a body being read holds at most `limitBytes`, per open connection (Node caps
  * neither connections nor concurrent requests: the fd limit, a proxy's connection limit and the server's
@@ -19,6 +22,9 @@ export function jsonBody(limitBytes: number): Middleware<State> {
     if (hasBody && !ctx.is('application/json')) {
       throw new HttpError(415, 'unsupported_media_type', 'send the body as application/json');
     }
+    if (hasBody && !utf8(ctx.get('content-type'))) {
+      throw new HttpError(415, 'unsupported_media_type', 'send the body as application/json in UTF-8 (charset=utf-8 or none)');
+    }
     if (length > limitBytes) throw tooLarge(limitBytes);
     if (!hasBody) {
       ctx.state.body = undefined;
@@ -32,14 +38,36 @@ export function jsonBody(limitBytes: number): Middleware<State> {
       if (size <= limitBytes) chunks.push(chunk as Buffer);
     }
     if (size > limitBytes) throw tooLarge(limitBytes);
+    let text: string;
     try {
-      ctx.state.body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      text = utf8Decoder.decode(Buffer.concat(chunks));
+    } catch {
+      // Buffer's decoding would put U+FFFD in place of the bad bytes and store other text than was sent.
+      throw new HttpError(400, 'invalid_json', 'body is not valid UTF-8');
+    }
+    try {
+      const parsed = parseExactJson(text);
+      ctx.state.body = parsed.value;
+      ctx.state.inexactNumbers = parsed.inexact;
     } catch (err) {
       throw new HttpError(400, 'invalid_json', `body is not valid JSON: ${(err as Error).message}`);
     }
     await next();
   };
 }
+
+/** True unless a charset parameter names something other than UTF-8 (any case, quoted or not). */
+function utf8(contentType: string): boolean {
+  for (const parameter of contentType.split(';').slice(1)) {
+    const eq = parameter.indexOf('=');
+    if (eq < 0 || parameter.slice(0, eq).trim().toLowerCase() !== 'charset') continue;
+    const value = parameter.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+    if (value !== 'utf-8') return false;
+  }
+  return true;
+}
+
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
 const tooLarge = (limit: number) =>
   new HttpError(413, 'payload_too_large', `body exceeds ${limit} bytes; split the batch`);

@@ -1,8 +1,8 @@
-import { mkdirSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Logger } from '../../log.js';
+import { ensurePrivateDir, privateFileMode, tightenFile } from '../../storage/private-files.js';
 import { loadSql } from '../../storage/sql.js';
 import { BlockBloom, KeyFilter } from './key-filter.js';
 import { keyHashes } from './key-hash.js';
@@ -163,6 +163,8 @@ export class KeyIndex {
   /** Loads the snapshot and reads back the keys inserted since; without a usable snapshot, reads every key. */
   async load(): Promise<LoadReport> {
     const started = performance.now();
+    ensurePrivateDir(path.dirname(this.opts.file));
+    tightenFile(this.opts.file);
     const table = await this.tableId();
     const snapshot = await this.readSnapshot(table).catch((err: unknown) => {
       this.log.warn({ err }, 'key filter snapshot unreadable; rebuilding from event_keys');
@@ -203,9 +205,11 @@ export class KeyIndex {
     const prefix = Buffer.alloc(MAGIC.length + 4);
     prefix.write(MAGIC, 0, 'latin1');
     prefix.writeUInt32LE(headerBytes.length, MAGIC.length);
-    mkdirSync(path.dirname(this.opts.file), { recursive: true });
+    ensurePrivateDir(path.dirname(this.opts.file));
     const tmp = `${this.opts.file}.tmp`;
-    const fh = await open(tmp, 'w');
+    // A leftover temporary file would keep its old mode through open().
+    await rm(tmp, { force: true });
+    const fh = await open(tmp, 'w', privateFileMode);
     try {
       await fh.write(prefix);
       await fh.write(headerBytes);

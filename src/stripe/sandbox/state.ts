@@ -75,7 +75,7 @@ class Journal {
 
   /** Reads existing records, drops a torn last line (a crash mid-append), then opens for appending. */
   load(): JournalRecord[] {
-    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
     const records: JournalRecord[] = [];
     if (fs.existsSync(this.file)) {
       const buf = fs.readFileSync(this.file);
@@ -98,7 +98,10 @@ class Journal {
         records.push(rec as JournalRecord);
       }
     }
-    this.fd = fs.openSync(this.file, 'a');
+    // The journal holds customers and usage: owner-only, and tightened when an older version left it 0644.
+    this.fd = fs.openSync(this.file, 'a', 0o600);
+    const st = fs.fstatSync(this.fd);
+    if ((st.mode & 0o077) !== 0 && st.uid === process.getuid?.()) fs.fchmodSync(this.fd, st.mode & 0o600);
     if (fs.fstatSync(this.fd).size === 0) fs.appendFileSync(this.fd, `${JSON.stringify({ t: 'header', v: journalVersion })}\n`);
     return records;
   }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { adjustmentReasons, adjustmentStatuses } from '../../../adjustments/store.js';
 import { customerRefSchema, metricSchema, tenantIdSchema } from '../../../ingest/event.js';
 import { parseQuantity } from '../../../ingest/quantity.js';
-import { periodPattern } from '../../../time/period.js';
+import { periodSchema } from '../../../time/range.js';
 
 /** A signed decimal with at most 6 decimals, not zero, as canonical text. */
 const signedDelta = z.union([z.number(), z.string()]).transform((v, ctx) => {
@@ -25,7 +25,7 @@ export const createAdjustmentSchema = z
     tenantId: tenantIdSchema,
     metric: metricSchema,
     customerRef: customerRefSchema,
-    period: z.string().regex(periodPattern, 'must be YYYY-MM'),
+    period: periodSchema,
     delta: signedDelta,
     reason: z.enum(adjustmentReasons),
     note: z.string().max(2000).default(''),
@@ -39,7 +39,7 @@ export const listAdjustmentsQuerySchema = z.strictObject({
   tenantId: tenantIdSchema,
   metric: metricSchema.optional(),
   customerRef: customerRefSchema.optional(),
-  period: z.string().regex(periodPattern, 'must be YYYY-MM').optional(),
+  period: periodSchema.optional(),
   status: z.enum(adjustmentStatuses).optional(),
   reason: z.enum(adjustmentReasons).optional(),
   limit: z.coerce.number().int().min(1).max(10_000).default(1000),

@@ -1,7 +1,8 @@
 import type { Deps } from '../../deps.js';
 import { parseBody, requireScope, requireTenant, type Ctx } from '../../context.js';
 import { HttpError } from '../../errors.js';
-import { prepareEvent, type EventError, type EventRow } from '../../../ingest/event.js';
+import { findInexact, inexactMessage } from '../../exact-json.js';
+import { prepareEvent, rejected, type EventError, type EventRow } from '../../../ingest/event.js';
 import type { Lateness } from '../../../ingest/writer.js';
 import { ingestBodySchema } from './schema.js';
 
@@ -48,7 +49,10 @@ export function ingestEvents(deps: Deps) {
     const rows: EventRow[] = [];
     const rowIndex: number[] = [];
     for (let index = 0; index < events.length; index++) {
-      const r = prepareEvent(events[index], prepareCtx);
+      const inexact = ctx.state.inexactNumbers ? findInexact(events[index]) : undefined;
+      const r = inexact
+        ? rejected(events[index], { code: 'invalid_event', message: `${inexact.path} ${inexactMessage(inexact.number)}`, field: inexact.path })
+        : prepareEvent(events[index], prepareCtx);
       if (r.ok) {
         rows.push(r.row);
         rowIndex.push(index);

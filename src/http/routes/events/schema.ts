@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { instantSchema } from '../../../time/range.js';
 import { customerRefSchema, metricSchema, tenantIdSchema } from '../../../ingest/event.js';
 
 export const maxBatchEvents = 10_000;
@@ -13,8 +14,8 @@ export const eventsQuerySchema = z.strictObject({
   tenantId: tenantIdSchema,
   metric: metricSchema.optional(),
   customerRef: customerRefSchema.optional(),
-  since: z.iso.datetime({ offset: true }).optional(),
-  until: z.iso.datetime({ offset: true }).optional(),
+  since: instantSchema.optional(),
+  until: instantSchema.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   cursor: z.string().max(512).optional(),
   lateness: z.enum(['beyond', 'replayed', 'counted']).optional(),

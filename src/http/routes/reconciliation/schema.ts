@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { metricSchema, tenantIdSchema } from '../../../ingest/event.js';
-import { periodPattern } from '../../../time/period.js';
+import { periodSchema } from '../../../time/range.js';
 
 export const summaryQuerySchema = z.strictObject({
   tenantId: tenantIdSchema,
   metric: metricSchema.optional(),
-  period: z.string().regex(periodPattern, 'must be YYYY-MM').optional(),
+  period: periodSchema.optional(),
 });
 
 export const runSchema = z.strictObject({ tenantId: tenantIdSchema, metric: metricSchema.optional() });

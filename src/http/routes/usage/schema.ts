@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { customerRefSchema, metricSchema, tenantIdSchema } from '../../../ingest/event.js';
-import { periodPattern } from '../../../time/period.js';
+import { instantSchema, periodSchema } from '../../../time/range.js';
 
 export const usageQuerySchema = z.strictObject({
   tenantId: tenantIdSchema,
   metric: metricSchema,
   customerRef: customerRefSchema.optional(),
-  period: z.string().regex(periodPattern, 'must be YYYY-MM').optional(),
+  period: periodSchema.optional(),
 });
 
 export const historyQuerySchema = z
@@ -14,8 +14,8 @@ export const historyQuerySchema = z
     tenantId: tenantIdSchema,
     metric: metricSchema,
     customerRef: customerRefSchema.optional(),
-    since: z.iso.datetime({ offset: true }),
-    until: z.iso.datetime({ offset: true }),
+    since: instantSchema,
+    until: instantSchema,
     step: z.enum(['hour', 'day']).default('hour'),
   })
   .refine((q) => Date.parse(q.since) < Date.parse(q.until), { message: 'since must be before until', path: ['since'] })
