@@ -1,3 +1,5 @@
+import { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { z } from 'zod';
 import { loadSql } from '../storage/sql.js';
@@ -28,7 +30,15 @@ export type CustomerMapping = z.infer<typeof customerMapping>;
 const now = () => toClickHouseTime(Date.now());
 
 /** One claim per customer: the engine keeps the first insert under this token and drops later ones. */
-export const ownerClaimToken = (stripeCustomerId: string) => `stripe_customer_owner:${stripeCustomerId}`;
+export const ownerClaimToken = (stripeCustomerId: string) => createHash('sha256').update(`stripe_customer_owner:${stripeCustomerId}`).digest('hex');
+
+/**
+ * The claim's INSERT, its deduplication token in the statement's own SETTINGS clause: settings passed with the call
+ * would stay on the embedded connection's session and deduplicate later inserts of that connection. The token is a
+ * hex digest, so it can sit in the statement text.
+ */
+export const ownerClaimStatement = (stripeCustomerId: string) =>
+  `INSERT INTO stripe_customer_owners SETTINGS insert_deduplicate = 1, insert_deduplication_token = '${ownerClaimToken(stripeCustomerId)}' FORMAT JSONEachRow`;
 
 export type BindResult =
   | { bound: true; created: boolean; mapping: CustomerMapping }
@@ -117,12 +127,8 @@ export class MappingStore {
       const other = (await this.customerRefsOf(c.tenantId, c.stripeCustomerId)).find((ref) => ref !== c.customerRef);
       if (other !== undefined) return { bound: false, reason: 'bound_to_another_ref', customerRef: other };
       if (owner === undefined) {
-        await this.client.insert({
-          table: 'stripe_customer_owners',
-          values: [{ stripe_customer_id: c.stripeCustomerId, tenant_id: c.tenantId, stripe_account: stripeAccount }],
-          format: 'JSONEachRow',
-          clickhouse_settings: { insert_deduplicate: 1, insert_deduplication_token: ownerClaimToken(c.stripeCustomerId) },
-        });
+        const row = { stripe_customer_id: c.stripeCustomerId, tenant_id: c.tenantId, stripe_account: stripeAccount };
+        await this.client.exec({ query: ownerClaimStatement(c.stripeCustomerId), values: Readable.from([`${JSON.stringify(row)}\n`]) });
         owner = await this.ownerOf(c.stripeCustomerId);
         if (owner !== c.tenantId) return { bound: false, reason: 'owned_by_another_tenant' };
       }

@@ -1,6 +1,7 @@
 import Stripe from 'stripe';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MappingStore, ownerClaimToken } from '../../src/stripe/mappings.js';
+import { MappingStore, ownerClaimStatement } from '../../src/stripe/mappings.js';
 import { toClickHouseTime } from '../../src/storage/time.js';
 import { demoEventName } from '../../src/stripe/demo.js';
 import { event, startTestService, type TestService } from '../support/service.js';
@@ -122,17 +123,16 @@ describe('binding another tenant\'s Stripe objects', () => {
     // winner read itself back as owner. Its row is dropped, so the owner stays the owner.
     const [a, b] = stores as [MappingStore, MappingStore];
     expect((await a.bindCustomer({ tenantId: 'race_a', customerRef: 'late', stripeCustomerId: 'cus_late', subscriptionItemId: '' })).bound).toBe(true);
-    await svc.deps.storage.api.insert({
-      table: 'stripe_customer_owners',
-      values: [{ stripe_customer_id: 'cus_late', tenant_id: 'race_b', claimed_at: toClickHouseTime(Date.now() - 3600_000) }],
-      format: 'JSONEachRow',
-      clickhouse_settings: { insert_deduplicate: 1, insert_deduplication_token: ownerClaimToken('cus_late') },
-    });
+    const late = { stripe_customer_id: 'cus_late', tenant_id: 'race_b', claimed_at: toClickHouseTime(Date.now() - 3600_000) };
+    await svc.deps.storage.jobs.exec({ query: ownerClaimStatement('cus_late'), values: Readable.from([`${JSON.stringify(late)}\n`]) });
     expect(await b.bindCustomer({ tenantId: 'race_b', customerRef: 'late', stripeCustomerId: 'cus_late', subscriptionItemId: '' })).toEqual({
       bound: false,
       reason: 'owned_by_another_tenant',
     });
     expect((await a.bindCustomer({ tenantId: 'race_a', customerRef: 'late', stripeCustomerId: 'cus_late', subscriptionItemId: '' })).bound).toBe(true);
+    // The claims' token stayed in their statements: nothing is left on the connection for its next inserts.
+    const rs = await svc.deps.storage.api.query({ query: "SELECT getSetting('insert_deduplication_token') AS token", format: 'JSONEachRow' });
+    expect(await rs.json()).toEqual([{ token: '' }]);
   });
 });
 
