@@ -1,5 +1,6 @@
 /**
- * Ingest throughput benchmark (not a timed test). See DESIGN.md, "Ingest throughput".
+ * Ingest throughput benchmark (not a timed test): the service's HTTP ingest rate against the engine's raw insert rate
+ * of the same rows, measured in the same run (why the group commit exists: docs/architecture.md, "Connections").
  *
  *   npm run bench:ingest                       # 2,000,000 events
  *   BENCH_EVENTS=200000 npm run bench:ingest   # quick run

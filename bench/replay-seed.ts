@@ -86,7 +86,7 @@ export type ReconSeed = {
   periods: string[];
   items: number;
   rows: Record<string, number>;
-  /** Status of every item computed here from the seeded values with the policy of sql/reconcile.sql. */
+  /** Status of every item computed here from the seeded values with the policy of sql/reconcile/compare.sql. */
   expected: ReconStatusCounts;
   expectedLateItems: number;
   /** Items of mapped customers: what reconcile/items.sql must return, i.e. the reads readStripe makes. */
@@ -273,7 +273,7 @@ export async function seedRecon(
       // Stripe's total, in micros.
       const S = u < 0.6 ? P * 1e6 : u < 0.7 ? L : u < 0.85 ? (P + 1) * 1e6 : (P + Math.floor((0.05 * L) / 1e6) + 3) * 1e6;
       reported.push({ run_id: runId, ...base, meter_id: meterId, stripe_customer_id: stripeCustomer(c), stripe_total: microsToDecimal(S) });
-      // The policy of sql/reconcile.sql, in micros.
+      // The policy of sql/reconcile/compare.sql, in micros.
       const inFlight = pending || recent;
       const diffPct = Math.abs(L - S) / 1e6 / Math.max(Math.abs(L) / 1e6, 1);
       let status: keyof ReconStatusCounts;

@@ -21,7 +21,7 @@
  *   What-ifs (not what src runs, labelled as such): the diff without the time projections (migration 0014), and
  *   mark_replayed with nothing to mark.
  * Part C — tenant 'recon': 100,000 items (50,000 customers x current and previous period) across every table the
- *   comparison reads; sql/reconcile.sql timed through Reconciler.compare itself (warm-up + median of 5), against the
+ *   comparison reads; sql/reconcile/compare.sql timed through Reconciler.compare itself (warm-up + median of 5), against the
  *   bare aggregation of the same counters. Status counts are checked against the ones the seed computes with the
  *   policy. Also sql/reconcile/items.sql. Target: <= 1 s. Split: statements (probe), engine only, per CTE; what-ifs
  *   on the transfer format (JSONEachRow text only, JSONCompactEachRow).
@@ -32,7 +32,7 @@
  * BENCH_RUNS (5), BENCH_RECON_CUSTOMERS (50000), BENCH_STRIPE_READS (1000; 0 skips part D), BENCH_SKIP_B=1,
  * BENCH_KEEP=1 keeps the data directory.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,6 +50,7 @@ import { diffItem, ReplayRunner, type ReplayMode, type ReplayRun } from '../src/
 import { resolveWindow, type ReplayWindow } from '../src/replay/window.js';
 import { openStorage, type Storage } from '../src/storage/client.js';
 import { migrate } from '../src/storage/migrations.js';
+import { migrationIncludesDir } from '../src/storage/paths.js';
 import { loadSql } from '../src/storage/sql.js';
 import { createStripeClient } from '../src/stripe/client.js';
 import { StripeLimiter } from '../src/stripe/limiter.js';
@@ -164,7 +165,7 @@ async function baselineScan(client: ClickHouseClient, tenantId: string, w: Repla
 /** Where a dry-run's time goes: the cells (engine only, per CTE, and without the time projections), the report, JSON, zod. */
 async function diffBreakdown(client: ClickHouseClient, tenantId: string, w: ReplayWindow, n = 3) {
   // The view's query, run on its own (its parameters are the statement's).
-  const cells = loadSql('replay/window_cells').replace(/^[\s\S]*?\nCREATE OR REPLACE VIEW \w+ \{\{on_cluster\}\} AS\n/, '').replace(/;\s*$/, '');
+  const cells = readFileSync(path.join(migrationIncludesDir, 'replay', 'window_cells.sql'), 'utf8').replace(/^[\s\S]*?\nCREATE OR REPLACE VIEW \w+ \{\{on_cluster\}\} AS\n/, '').replace(/;\s*$/, '');
   const params = { ...windowParams(tenantId, w), metrics: [metric], customerRefs: [] as string[], replayId: 'rpl_bench_breakdown' };
   // What-if: the same SQL reading the tables in their own (key) order, as before migration 0014.
   const noProjections = `${cells}\nSETTINGS optimize_use_projections = 0`;
@@ -478,7 +479,7 @@ async function partC(storage: Storage) {
   const items = await timeIt(async () => (await jsonRows(client, itemsSql, { tenantId, metric: '', periods })).length);
   check('C: items.sql returns the items of mapped customers', items.rows === seed.mappedItems, `${items.rows} vs ${seed.mappedItems}`);
 
-  const sql = loadSql('reconcile');
+  const sql = loadSql('reconcile/compare');
   const engine = await timeIt(() => nullFormat(client, sql, params), 3);
   const json = await timeIt(async () => (await jsonRows(client, sql, params)).length, 3);
   const ctes: Record<string, Timing> = {};
@@ -496,7 +497,7 @@ async function partC(storage: Storage) {
   line('Seeded', `${Object.entries(seed.rows).map(([t, n]) => `${t} ${fmt(n)}`).join(', ')} in ${ms(seedMs)}; merges settled after ${ms(mergeWaitMs)}`);
   line('Baseline: bare aggregation of the counters, JSONEachRow', `${ms(baseline.medianMs)} (${fmt(baseline.rows)} rows); engine only ${ms(baselineEngine.medianMs)}`);
   line(
-    'Reconciler.compare (sql/reconcile.sql + zod)',
+    'Reconciler.compare (sql/reconcile/compare.sql + zod)',
     `${ms(cmp.medianMs)} = ${x(ratio(cmp.medianMs, baseline.medianMs))} baseline (min ${ms(cmp.minMs)}, max ${ms(cmp.maxMs)}), ${fmt(cmp.rows)} items; ${verdict(cmp.medianMs, targets.reconMs)} (<= ${ms(targets.reconMs)})`,
   );
   line('  statuses', `${Object.entries(counts).map(([k, n]) => `${k} ${fmt(n)}`).join(', ')} (expected from the seed: ${Object.entries(seed.expected).map(([k, n]) => `${k} ${fmt(n)}`).join(', ')})`);

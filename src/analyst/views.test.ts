@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { event, startTestService, type TestService } from '../../test/support/service.js';
 import { migrate, migrationStatus, MigrationError, readMigrations } from '../storage/migrations.js';
-import { migrationsDir, packageRoot, sqlDir } from '../storage/paths.js';
+import { migrationsDir, packageRoot } from '../storage/paths.js';
 import { renderMigration } from '../storage/render.js';
 
 const views = ['usage_hourly', 'usage_by_period', 'drift_latest', 'push_history', 'late_events'];
@@ -243,7 +243,7 @@ describe('docs/analysts.md', () => {
 });
 
 describe('the views migration', () => {
-  it('creates every view from its file in sql/views/ (the one source)', async () => {
+  it('creates every view from its file in migrations/includes/views/ (the one source)', async () => {
     const m = readMigrations().find((x) => x.name === 'create_analyst_views')!;
     expect(m.version).toBe(12);
     for (const v of views) expect(m.sql).toContain(`CREATE OR REPLACE VIEW ${v} {{on_cluster}} AS`);
@@ -262,18 +262,16 @@ describe('the views migration', () => {
   });
 
   it('refuses to run when an included view file changed after the migration ran, like an edited migration', async () => {
-    const dir = path.join(scratch, 'edited');
-    const migrations = path.join(dir, 'migrations');
-    const sqlCopy = path.join(dir, 'sql');
+    const migrations = path.join(scratch, 'edited');
+    // The copy carries its includes (migrations/includes/).
     cpSync(migrationsDir, migrations, { recursive: true });
-    cpSync(sqlDir, sqlCopy, { recursive: true });
     const jobs = svc.deps.storage.jobs;
     // Unchanged copies match what ran.
-    expect(readMigrations(migrations, sqlCopy).map((m) => m.checksum)).toEqual(readMigrations().map((m) => m.checksum));
-    expect((await migrate(jobs, {}, readMigrations(migrations, sqlCopy))).applied).toEqual([]);
+    expect(readMigrations(migrations).map((m) => m.checksum)).toEqual(readMigrations().map((m) => m.checksum));
+    expect((await migrate(jobs, {}, readMigrations(migrations))).applied).toEqual([]);
 
-    appendFileSync(path.join(sqlCopy, 'views', 'late_events.sql'), '-- an innocent-looking comment\n');
-    const edited = readMigrations(migrations, sqlCopy);
+    appendFileSync(path.join(migrations, 'includes', 'views', 'late_events.sql'), '-- an innocent-looking comment\n');
+    const edited = readMigrations(migrations);
     await expect(migrate(jobs, {}, edited)).rejects.toThrow(MigrationError);
     await expect(migrate(jobs, {}, edited)).rejects.toThrow(/edited after they ran: 0012_create_analyst_views\b/);
     expect((await migrationStatus(jobs, edited)).edited).toEqual(['0012_create_analyst_views']);
@@ -281,22 +279,21 @@ describe('the views migration', () => {
     expect((await migrationStatus(jobs)).edited).toEqual([]);
   });
 
-  it('refuses an include that is missing, outside sql/, or nested', () => {
-    const dir = path.join(scratch, 'bad-includes');
-    const migrations = path.join(dir, 'migrations');
-    const sqlCopy = path.join(dir, 'sql');
+  it('refuses an include that is missing, outside migrations/includes/, or nested', () => {
+    const migrations = path.join(scratch, 'bad-includes');
+    const includes = path.join(migrations, 'includes');
     cpSync(migrationsDir, migrations, { recursive: true });
-    cpSync(sqlDir, sqlCopy, { recursive: true });
     const attempt = (line: string) => {
       writeFileSync(path.join(migrations, '9000_create_x.sql'), `-- test\n${line}\n`);
-      return () => readMigrations(migrations, sqlCopy);
+      return () => readMigrations(migrations);
     };
     expect(attempt('{{include:views/nope.sql}}')).toThrow(/9000_create_x\.sql: \{\{include:views\/nope\.sql\}\}: no such file/);
-    expect(attempt('{{include:../migrations/0001_create_tenants.sql}}')).toThrow(/must name a \.sql file under sql\//);
-    expect(attempt('{{include:/etc/passwd}}')).toThrow(/must name a \.sql file under sql\//);
-    writeFileSync(path.join(sqlCopy, 'views', 'nested.sql'), '{{include:views/usage_hourly.sql}}\n');
+    expect(attempt('{{include:../0001_create_tenants.sql}}')).toThrow(/must name a \.sql file under migrations\/includes\//);
+    expect(attempt('{{include:../../sql/tenants/get_tenant.sql}}')).toThrow(/must name a \.sql file under migrations\/includes\//);
+    expect(attempt('{{include:/etc/passwd}}')).toThrow(/must name a \.sql file under migrations\/includes\//);
+    writeFileSync(path.join(includes, 'views', 'nested.sql'), '{{include:views/usage_hourly.sql}}\n');
     expect(attempt('{{include:views/nested.sql}}')).toThrow(/includes do not nest/);
-    writeFileSync(path.join(sqlCopy, 'views', 'plain.sql'), 'CREATE OR REPLACE VIEW plain {{on_cluster}} AS SELECT 1\n-- no semicolon');
+    writeFileSync(path.join(includes, 'views', 'plain.sql'), 'CREATE OR REPLACE VIEW plain {{on_cluster}} AS SELECT 1\n-- no semicolon');
     const ok = attempt('{{include:views/plain.sql}}')().find((m) => m.version === 9000)!;
     expect(renderMigration(ok.sql, {})).toEqual(['-- test\nCREATE OR REPLACE VIEW plain  AS SELECT 1\n-- no semicolon']);
   });

@@ -118,9 +118,10 @@ export type ReconOptions = { epsilon: number; settleMs: number };
 const stripeWindowMs = 35 * 86_400_000;
 
 /**
- * Compares local totals with what Stripe reports, per item and period, under the drift policy (DESIGN.md): Stripe's
- * totals are read through the stripe client (meter event summaries, minute-aligned), stored per run, and compared
- * in SQL (sql/reconcile.sql). Aligned items get an approved reconciliation adjustment that re-bases the push
+ * Compares local totals with what Stripe reports, per item and period, under the drift policy (ok within what Stripe
+ * acknowledged, aligned within RECON_EPSILON, drift beyond it; docs/architecture.md): Stripe's totals are read
+ * through the stripe client (meter event summaries, minute-aligned), stored per run, and compared in SQL
+ * (sql/reconcile/compare.sql). Aligned items get an approved reconciliation adjustment that re-bases the push
  * ledger; drifting ones a pending one for an operator. Runs are persisted, repeatable, and set the drift gauges.
  */
 export class Reconciler {
@@ -291,7 +292,7 @@ export class Reconciler {
     const since = Math.min(...bounds.map((b) => b.start.getTime()));
     const unpushablePeriods = periods.filter((_, i) => bounds[i]!.end.getTime() < Date.now() - stripeWindowMs);
     const rs = await this.client.query({
-      query: loadSql('reconcile'),
+      query: loadSql('reconcile/compare'),
       query_params: {
         tenantId,
         metric: metric ?? '',

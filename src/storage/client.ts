@@ -90,8 +90,8 @@ export async function openStorage(config: Config): Promise<Storage> {
 }
 
 /**
- * Embedded mode: an embedded connection is one engine session, and session settings stay inside it (DESIGN,
- * verified). So the analyst connection gets its limits once, then `readonly = 1` last: from then on it can neither
+ * Embedded mode: an embedded connection is one engine session, and session settings stay inside it (measured;
+ * docs/architecture.md, "Connections"). So the analyst connection gets its limits once, then `readonly = 1` last: from then on it can neither
  * write nor change a setting, for good. Never per-call settings on it (they would be SETs, refused once read-only).
  */
 async function lockAnalyst(client: ClickHouseClient, config: Config): Promise<void> {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { appendFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { createLogger } from '../log.js';
 import { startService } from '../service.js';
 import { openStorage, type Storage } from './client.js';
 import { appliedMigrations, expandIncludes, migrate, migrationStatus, MigrationError, readMigrations } from './migrations.js';
-import { migrationsDir } from './paths.js';
+import { migrationIncludesDir, migrationsDir, sqlDir } from './paths.js';
 
 // chDB allows one data directory per process: every test here uses this one, closing storage before reopening.
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'stripemeter-migrations-'));
@@ -50,7 +50,7 @@ describe('readMigrations', () => {
     expect(files.map((m) => m.version)).toEqual([...files.map((m) => m.version)].sort((a, b) => a - b));
     expect(files.slice(0, 4).map((m) => m.name)).toEqual(['create_tenants', 'create_api_keys', 'create_events', 'create_usage_counters']);
     for (const [i, m] of files.entries()) {
-      // A file's {{include:...}} lines are inlined (sql/views/): the checksum covers what runs.
+      // A file's {{include:...}} lines are inlined (migrations/includes/): the checksum covers what runs.
       const text = expandIncludes(readFileSync(path.join(migrationsDir, sourceFiles()[i]!), 'utf8'));
       expect(m.sql).toBe(text);
       expect(m.checksum).toBe(sha256(text));
@@ -76,6 +76,35 @@ describe('readMigrations', () => {
       expect(() => readMigrations(dir), bad).toThrow(MigrationError);
       expect(() => readMigrations(dir), bad).toThrow(bad);
     }
+  });
+
+  it('checksums what an include brings, not where it lives: a moved include keeps its checksum, an edited one does not', () => {
+    const dir = copyMigrations('moved-include');
+    const includes = path.join(dir, 'includes');
+    mkdirSync(path.join(includes, 'elsewhere'));
+    const view = 'CREATE OR REPLACE VIEW moved {{on_cluster}} AS SELECT 1;\n';
+    writeFileSync(path.join(includes, 'views', 'moved.sql'), view);
+    writeFileSync(path.join(includes, 'elsewhere', 'moved_here.sql'), view);
+    const checksum = (line: string) => {
+      writeFileSync(path.join(dir, '9000_create_moved.sql'), `-- a view\n${line}\n`);
+      return readMigrations(dir).find((m) => m.version === 9000)!.checksum;
+    };
+    const before = checksum('{{include:views/moved.sql}}');
+    expect(checksum('  {{include:elsewhere/moved_here.sql}};')).toBe(before);
+    writeFileSync(path.join(includes, 'elsewhere', 'moved_here.sql'), view.replace('SELECT 1', 'SELECT 2'));
+    expect(checksum('{{include:elsewhere/moved_here.sql}}')).not.toBe(before);
+  });
+
+  it('keeps frozen files apart: every file in migrations/includes/ is included by a migration, none in sql/ is', () => {
+    const listed = (dir: string): string[] =>
+      readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.sql')).map((f) => f.split(path.sep).join('/')).sort();
+    const included = sourceFiles()
+      .flatMap((f) => [...readFileSync(path.join(migrationsDir, f), 'utf8').matchAll(/\{\{include:([^}\n]*)\}\}/g)].map((m) => m[1]!.trim()))
+      .sort();
+    expect(included.length).toBeGreaterThan(0);
+    expect(listed(migrationIncludesDir)).toEqual([...new Set(included)].sort());
+    const frozenText = new Set(included.map((f) => readFileSync(path.join(migrationIncludesDir, f), 'utf8').trim()));
+    for (const f of listed(sqlDir)) expect(frozenText.has(readFileSync(path.join(sqlDir, f), 'utf8').trim()), f).toBe(false);
   });
 
   it('refuses two files with one version', () => {

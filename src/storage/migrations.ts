@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { migrationsDir, sqlDir } from './paths.js';
+import { migrationIncludesDir, migrationsDir } from './paths.js';
 import { renderMigration, type RenderTarget } from './render.js';
 
 /** `sql` is the file with its includes inlined: what runs, and what the checksum covers. */
@@ -16,17 +16,19 @@ const fileName = /^(\d{4})_([a-z0-9_]+)\.sql$/;
 const includeLine = /^[ \t]*\{\{include:([^}\n]*)\}\}[ \t]*;?[ \t]*$/gm;
 
 /**
- * Inlines each line `{{include:views/usage_hourly.sql}}` (a path under sql/) with that file's statements, so a view
- * has one source that analysts read and the migration applies. The inlined text is what runs and what the checksum
- * covers: editing an included file after its migration ran is refused like editing the migration. A file without
- * includes is returned unchanged (its checksum stays the sha256 of the file). Includes do not nest.
+ * Inlines each line `{{include:views/usage_hourly.sql}}` (a path under migrations/includes/) with that file's
+ * statements, so a view has one source that analysts read and the migration applies. The inlined text is what runs
+ * and what the checksum covers: editing an included file after its migration ran is refused like editing the
+ * migration. The include line itself is replaced whole, so no path reaches the checksum: an included file may move
+ * (with its include line) without changing an applied checksum. A file without includes is returned unchanged (its
+ * checksum stays the sha256 of the file). Includes do not nest.
  */
-export function expandIncludes(sql: string, includeDir = sqlDir, from = 'migration'): string {
+export function expandIncludes(sql: string, includeDir = migrationIncludesDir, from = 'migration'): string {
   return sql.replace(includeLine, (_line, target: string) => {
     const rel = target.trim();
     const resolved = path.resolve(includeDir, rel);
     if (!rel.endsWith('.sql') || path.isAbsolute(rel) || !resolved.startsWith(path.resolve(includeDir) + path.sep)) {
-      throw new MigrationError(`${from}: {{include:${rel}}} must name a .sql file under sql/ (e.g. views/usage_hourly.sql)`);
+      throw new MigrationError(`${from}: {{include:${rel}}} must name a .sql file under migrations/includes/ (e.g. views/usage_hourly.sql)`);
     }
     let text: string;
     try {
@@ -41,7 +43,8 @@ export function expandIncludes(sql: string, includeDir = sqlDir, from = 'migrati
   });
 }
 
-export function readMigrations(dir = migrationsDir, includeDir = sqlDir): Migration[] {
+/** Reads `dir`'s migrations; their includes come from `dir`/includes, so a copy of the folder is self-contained. */
+export function readMigrations(dir = migrationsDir, includeDir = path.join(dir, 'includes')): Migration[] {
   const files = readdirSync(dir).filter((f) => f.endsWith('.sql')).sort();
   const seen = new Set<number>();
   return files.map((file) => {

@@ -16,3 +16,5 @@ function findRoot(): string {
 export const packageRoot = findRoot();
 export const migrationsDir = path.join(packageRoot, 'migrations');
 export const sqlDir = path.join(packageRoot, 'sql');
+/** Files that migrations inline (`{{include:...}}`): frozen once their migration ran, unlike the queries in `sql/`. */
+export const migrationIncludesDir = path.join(migrationsDir, 'includes');
