@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { keyMode } from './stripe/client.js';
@@ -97,6 +98,8 @@ const envSchema = z.object({
   SQL_MAX_RESULT_ROWS: z.coerce.number().int().min(1).max(1_000_000_000).default(100_000),
   SQL_MAX_RESULT_BYTES: z.coerce.number().int().min(1024).max(2 ** 40).default(50 * 2 ** 20),
   SQL_MAX_MEMORY_USAGE: z.coerce.number().int().min(2 ** 20).max(2 ** 40).default(2 ** 30),
+  /** Threads one analyst query may use: half the cores by default, so ingest and the API keep the rest. */
+  SQL_MAX_THREADS: z.coerce.number().int().min(1).max(256).default(Math.max(1, Math.floor(os.availableParallelism() / 2))),
 });
 
 /** Every environment variable the service reads (deployment files are checked against this list). */
@@ -147,7 +150,7 @@ export type Config = {
   /** Longest a stop (SIGTERM) waits for work in flight; a push still waiting on Stripe is abandoned, its intent pending. */
   shutdownTimeoutMs: number;
   /** Limits of analyst SQL (`POST /v1/sql`), enforced by the engine on the analyst connection. */
-  sql: { maxExecutionMs: number; maxResultRows: number; maxResultBytes: number; maxMemoryBytes: number };
+  sql: { maxExecutionMs: number; maxResultRows: number; maxResultBytes: number; maxMemoryBytes: number; maxThreads: number };
 };
 
 export class ConfigError extends Error {}
@@ -212,6 +215,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxResultRows: e.SQL_MAX_RESULT_ROWS,
       maxResultBytes: e.SQL_MAX_RESULT_BYTES,
       maxMemoryBytes: e.SQL_MAX_MEMORY_USAGE,
+      maxThreads: e.SQL_MAX_THREADS,
     },
   };
 }

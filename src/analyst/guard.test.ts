@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.js';
 import { AnalystSqlError, AnalystStorageError, classifyError, cleanMessage } from './errors.js';
@@ -127,11 +128,12 @@ describe('classifyError', () => {
 });
 
 describe('analyst settings', () => {
-  const config = loadConfig({ SQL_MAX_EXECUTION_TIME: 'PT2.5S', SQL_MAX_RESULT_ROWS: '500', SQL_MAX_RESULT_BYTES: '2048', SQL_MAX_MEMORY_USAGE: '1048576' });
+  const config = loadConfig({ SQL_MAX_EXECUTION_TIME: 'PT2.5S', SQL_MAX_RESULT_ROWS: '500', SQL_MAX_RESULT_BYTES: '2048', SQL_MAX_MEMORY_USAGE: '1048576', SQL_MAX_THREADS: '1' });
 
   it('reads the limits from the environment with their defaults', () => {
-    expect(config.sql).toEqual({ maxExecutionMs: 2500, maxResultRows: 500, maxResultBytes: 2048, maxMemoryBytes: 1048576 });
-    expect(loadConfig({}).sql).toEqual({ maxExecutionMs: 10_000, maxResultRows: 100_000, maxResultBytes: 50 * 2 ** 20, maxMemoryBytes: 2 ** 30 });
+    expect(config.sql).toEqual({ maxExecutionMs: 2500, maxResultRows: 500, maxResultBytes: 2048, maxMemoryBytes: 1048576, maxThreads: 1 });
+    expect(loadConfig({}).sql).toMatchObject({ maxExecutionMs: 10_000, maxResultRows: 100_000, maxResultBytes: 50 * 2 ** 20, maxMemoryBytes: 2 ** 30 });
+    expect(loadConfig({}).sql.maxThreads).toBe(Math.max(1, Math.floor(os.availableParallelism() / 2)));
     expect(() => loadConfig({ SQL_MAX_RESULT_ROWS: '0' })).toThrow(/SQL_MAX_RESULT_ROWS/);
     expect(() => loadConfig({ SQL_MAX_EXECUTION_TIME: '10' })).toThrow(/SQL_MAX_EXECUTION_TIME/);
   });
@@ -142,6 +144,7 @@ describe('analyst settings', () => {
       "SET max_result_rows = 500, result_overflow_mode = 'throw'",
       'SET max_result_bytes = 2048',
       'SET max_memory_usage = 1048576',
+      'SET max_threads = 1',
       'SET output_format_json_quote_decimals = 1, output_format_json_quote_64bit_integers = 1',
       'SET readonly = 1',
     ]);
@@ -155,6 +158,7 @@ describe('analyst settings', () => {
       result_overflow_mode: 'throw',
       max_result_bytes: 2048,
       max_memory_usage: 1048576,
+      max_threads: 1,
       output_format_json_quote_decimals: 1,
       output_format_json_quote_64bit_integers: 1,
       readonly: 1,

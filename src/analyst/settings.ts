@@ -1,7 +1,7 @@
 import type { ClickHouseSettings } from '@clickhouse/client';
 
-/** What one analyst query may use. From SQL_MAX_EXECUTION_TIME, SQL_MAX_RESULT_ROWS, SQL_MAX_RESULT_BYTES, SQL_MAX_MEMORY_USAGE. */
-export type AnalystLimits = { maxExecutionMs: number; maxResultRows: number; maxResultBytes: number; maxMemoryBytes: number };
+/** What one analyst query may use. From SQL_MAX_EXECUTION_TIME, SQL_MAX_RESULT_ROWS, SQL_MAX_RESULT_BYTES, SQL_MAX_MEMORY_USAGE, SQL_MAX_THREADS. */
+export type AnalystLimits = { maxExecutionMs: number; maxResultRows: number; maxResultBytes: number; maxMemoryBytes: number; maxThreads: number };
 
 type Value = number | string;
 
@@ -17,6 +17,8 @@ export function analystSettingGroups(l: AnalystLimits): Array<Record<string, Val
     { max_result_bytes: l.maxResultBytes },
     // The embedded engine shares the process with ingest: a query that would hold more memory fails instead.
     { max_memory_usage: l.maxMemoryBytes },
+    // ...and its cores: a query on every core would slow ingest as surely as a lock would.
+    { max_threads: l.maxThreads },
     // Decimals and 64-bit integers leave JSON as strings, so no total is rounded through a float.
     { output_format_json_quote_decimals: 1, output_format_json_quote_64bit_integers: 1 },
     { readonly: 1 },
