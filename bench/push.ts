@@ -35,6 +35,7 @@ import { migrate } from '../src/storage/migrations.js';
 import { loadSql } from '../src/storage/sql.js';
 import { nextVersion } from '../src/storage/version.js';
 import { createStripeClient } from '../src/stripe/client.js';
+import { stripeNodeGateway } from '../src/stripe/gateway.js';
 import { PushLedger, pushItem, type Intent } from '../src/stripe/ledger.js';
 import { StripeLimiter } from '../src/stripe/limiter.js';
 import { PushEngine, type CycleResult, type PushOptions } from '../src/stripe/push.js';
@@ -62,7 +63,7 @@ const tenantsForAll = Math.max(1, env('BENCH_TENANTS', 4));
 const keep = process.env.BENCH_KEEP === '1';
 const diffTargetMs = 1000;
 const maxInFlight = 16;
-const pushOptions: PushOptions = { maxAttemptsPerCycle: 5, settleAfterMs: 23 * 3600e3, failedRetryBaseMs: 60_000, backoffBaseMs: 200 };
+const pushOptions: PushOptions = { settleAfterMs: 23 * 3600e3, failedRetryBaseMs: 60_000 };
 
 // ---------------------------------------------------------------------------------------------------------------
 // Part 1: the diff SQL
@@ -334,16 +335,15 @@ async function partPush(storage: Storage) {
       const ledger =
         ledgerKind === 'TimedLedger' ? new TimedLedger(client) : ledgerKind === 'NoWriteLedger' ? new NoWriteLedger(client) : new PushLedger(client);
       // As src/service.ts builds it; the time zone lookup answers UTC, the tenant bills through the platform account.
-      const engine = new PushEngine(
+      const engine = new PushEngine({
         ledger,
-        stripe,
-        new StripeLimiter(ceiling, maxInFlight),
-        async () => 'UTC',
-        async () => undefined,
-        createMetrics(),
-        logger.child({ component: 'push' }),
-        pushOptions,
-      );
+        gateway: stripeNodeGateway(stripe),
+        limiter: new StripeLimiter(ceiling, maxInFlight),
+        tenantOf: async (id) => ({ id, timeZone: 'UTC', stripeAccount: undefined }),
+        metrics: createMetrics(),
+        log: logger.child({ component: 'push' }),
+        opts: pushOptions,
+      });
       log(`part 2: cycle '${tenantId}' (ceiling ${fmt(ceiling)}/s, ${ledgerKind})`);
       const loop = monitorEventLoopDelay({ resolution: 5 });
       loop.enable();

@@ -37,7 +37,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type Stripe from 'stripe';
 import { z } from 'zod';
 import type { AdjustmentDeps } from '../src/adjustments/lifecycle.js';
 import { loadConfig } from '../src/config.js';
@@ -53,7 +52,9 @@ import { migrate } from '../src/storage/migrations.js';
 import { migrationIncludesDir } from '../src/storage/paths.js';
 import { loadSql } from '../src/storage/sql.js';
 import { createStripeClient } from '../src/stripe/client.js';
+import { meterEventTimestamp, summaryWindow, type StripeGateway } from '../src/stripe/gateway.js';
 import { StripeLimiter } from '../src/stripe/limiter.js';
+import type { TenantContext } from '../src/tenants/context.js';
 import { sandboxKey } from '../src/stripe/runtime.js';
 import { startStripeSandbox } from '../src/stripe/sandbox/server.js';
 import { periodBounds } from '../src/time/period.js';
@@ -413,7 +414,7 @@ async function partB(storage: Storage, r: Replay) {
 // ---------------------------------------------------------------------------------------------------------------
 // Reconciliation SQL (part C)
 
-type CompareAccess = { compare(tenantId: string, metric: string | null, periods: string[], runId: string): Promise<Array<{ status: string }>> };
+type CompareAccess = { compare(tenant: TenantContext, metric: string | null, periods: string[], runId: string): Promise<Array<{ status: string }>> };
 
 async function partC(storage: Storage) {
   const client = storage.jobs;
@@ -430,18 +431,18 @@ async function partC(storage: Storage) {
   // Built as src/service.ts builds it; compare() only uses the client, the tenant's zone and the options. The client
   // is wrapped by a Probe, to split a compare into the engine (query), the transfer and JSON parse (json()) and zod.
   const probe = new Probe();
-  const reconciler = new Reconciler(
-    probe.wrap(client),
-    {} as Stripe,
-    new StripeLimiter(200, 16),
-    {} as AdjustmentDeps,
-    async () => 'UTC',
-    async () => undefined,
-    createMetrics(),
-    createLogger('warn'),
-    { epsilon, settleMs },
-  );
-  const periods = await reconciler.periods(tenantId);
+  const tenant: TenantContext = { id: tenantId, timeZone: 'UTC', stripeAccount: undefined };
+  const reconciler = new Reconciler({
+    client: probe.wrap(client),
+    gateway: {} as StripeGateway,
+    limiter: new StripeLimiter(200, 16),
+    adjustments: {} as AdjustmentDeps,
+    tenantOf: async () => tenant,
+    metrics: createMetrics(),
+    log: createLogger('warn'),
+    opts: { epsilon, settleMs },
+  });
+  const periods = reconciler.periods(tenant);
   check('C: Reconciler.periods = the seeded periods', JSON.stringify(periods) === JSON.stringify(seed.periods), `${periods} vs ${seed.periods}`);
   const compare = (reconciler as unknown as CompareAccess).compare.bind(reconciler);
   // The parameters compare() passes, for the engine-only and per-CTE diagnostics.
@@ -454,20 +455,20 @@ async function partC(storage: Storage) {
     since: toClickHouseTime(since),
     epsilon,
     settleSeconds: Math.round(settleMs / 1000),
-    unpushablePeriods: periods.filter((p) => periodBounds(p, 'UTC').end.getTime() < Date.now() - 35 * dayMs),
+    unpushablePeriods: periods.filter((p) => meterEventTimestamp(periodBounds(p, 'UTC'), Date.now()) === null),
   };
   log('part C: timing');
   const baselineSql = `SELECT metric, customer_ref, period, sum(quantity) AS q FROM usage_period_counters WHERE tenant_id = {tenantId:String} GROUP BY ALL`;
   const baseline = await timeIt(async () => (await jsonRows(client, baselineSql, { tenantId })).length);
   let result: Array<{ status: string }> = [];
-  const cmp = await timeIt(async () => (result = await compare(tenantId, null, periods, runId)).length);
+  const cmp = await timeIt(async () => (result = await compare(tenant, null, periods, runId)).length);
   const counts: Record<string, number> = {};
   for (const i of result) counts[i.status] = (counts[i.status] ?? 0) + 1;
   const stepSamples: Array<{ ms: number; steps: Steps }> = [];
   for (let i = 0; i < 3; i++) {
     probe.reset();
     const t1 = performance.now();
-    await compare(tenantId, null, periods, runId);
+    await compare(tenant, null, periods, runId);
     const elapsed = performance.now() - t1;
     stepSamples.push({ ms: elapsed, steps: probe.summary(elapsed) });
   }
@@ -543,12 +544,7 @@ async function partD(mappedItems: number) {
     });
     // The parameters readStripe sends for the current period of a UTC tenant.
     const { start, end } = periodBounds(utcPeriod(0), 'UTC');
-    const nowMinute = Math.ceil(Date.now() / 60_000) * 60;
-    const paramsFor = (customer: string) => ({
-      customer,
-      start_time: Math.floor(start.getTime() / 60_000) * 60,
-      end_time: Math.min(Math.ceil(end.getTime() / 60_000) * 60, nowMinute + 60),
-    });
+    const paramsFor = (customer: string) => ({ customer, ...summaryWindow({ start, end }, Date.now()) });
     const read = async (i: number) => {
       let sum = 0;
       for await (const s of stripe.billing.meters.listEventSummaries(meter.id, paramsFor(ids[i]!))) sum += s.aggregated_value;

@@ -28,6 +28,7 @@ import { openStripe } from './stripe/runtime.js';
 import { AdjustmentStore } from './adjustments/store.js';
 import { ReplayRunner } from './replay/replay.js';
 import { Reconciler, type ReconRun } from './reconcile/reconcile.js';
+import { UnknownTenantError, type TenantContextOf } from './tenants/context.js';
 import { TenantStore } from './tenants/store.js';
 import { toClickHouseTime } from './storage/time.js';
 
@@ -82,18 +83,20 @@ export async function startService(
     const ledger = new PushLedger(storage.jobs);
     // One limiter for every Stripe call of the process: pushes and reconciliation reads share the account's rate.
     const limiter = new StripeLimiter(config.stripe.maxRps, config.stripe.maxInFlight);
-    const timeZoneOf = async (tenantId: string) => (await tenants.get(tenantId))?.timezone ?? 'UTC';
-    const stripeAccountOf = (tenantId: string) => tenants.stripeAccountOf(tenantId);
-    const engine = new PushEngine(
+    const tenantOf: TenantContextOf = async (id) => {
+      const tenant = await tenants.get(id);
+      if (!tenant) throw new UnknownTenantError(id);
+      return { id, timeZone: tenant.timezone, stripeAccount: tenant.stripe_account || undefined };
+    };
+    const engine = new PushEngine({
       ledger,
-      stripe.client,
+      gateway: stripe.gateway,
       limiter,
-      timeZoneOf,
-      stripeAccountOf,
+      tenantOf,
       metrics,
-      log.child({ component: 'push' }),
-      { maxAttemptsPerCycle: 5, settleAfterMs: config.push.settleAfterMs, failedRetryBaseMs: config.push.failedRetryMs, backoffBaseMs: 200 },
-    );
+      log: log.child({ component: 'push' }),
+      opts: { settleAfterMs: config.push.settleAfterMs, failedRetryBaseMs: config.push.failedRetryMs },
+    });
     const worker = `${os.hostname()}:${process.pid}`;
     const heartbeat = (job: string) => async (ok: boolean) => {
       await storage.jobs.insert({
@@ -102,18 +105,11 @@ export async function startService(
         format: 'JSONEachRow',
       });
     };
-    let authError: string | null = null;
     // Scheduled: every tenant, one at a time; POST /v1/push/run: one tenant.
     const pushJob = new PeriodicJob<CycleResult[]>(
       'push',
       config.push.intervalMs,
-      async (tenantId) => {
-        const results = tenantId ? [await engine.cycle(tenantId)] : await engine.cycleAll((await tenants.list()).map((t) => t.id));
-        const failedAuth = results.find((r) => r.authError);
-        if (failedAuth) authError = failedAuth.authError;
-        else if (results.some((r) => r.acked > 0)) authError = null;
-        return results;
-      },
+      async (tenantId) => (tenantId ? [await engine.cycle(tenantId)] : await engine.cycleAll((await tenants.list()).map((t) => t.id))),
       log,
       options.workers ? heartbeat('push') : undefined,
     );
@@ -156,9 +152,15 @@ export async function startService(
     const interrupted = await replay.markInterrupted();
     if (interrupted) log.warn({ interrupted }, 'replays left running by a stopped process were marked interrupted');
     const adjustments = { store: new AdjustmentStore(storage.api), ledger, betweenPushes: <R>(fn: () => Promise<R>) => pushJob.runExclusive(fn) };
-    const reconciler = new Reconciler(storage.jobs, stripe.client, limiter, adjustments, timeZoneOf, stripeAccountOf, metrics, log.child({ component: 'reconcile' }), {
-      epsilon: config.recon.epsilon,
-      settleMs: config.recon.settleMs,
+    const reconciler = new Reconciler({
+      client: storage.jobs,
+      gateway: stripe.gateway,
+      limiter,
+      adjustments,
+      tenantOf,
+      metrics,
+      log: log.child({ component: 'reconcile' }),
+      opts: { epsilon: config.recon.epsilon, settleMs: config.recon.settleMs },
     });
     const reconJob = new PeriodicJob<ReconRun[]>(
       'reconciliation',
@@ -198,7 +200,7 @@ export async function startService(
           { name: 'push', intervalMs: config.push.intervalMs },
           { name: 'reconciliation', intervalMs: config.recon.intervalMs },
         ]),
-        stripeCheck(stripe, options.workers ? { engine, authError: () => authError } : undefined, storage.api, config.push.lagThresholdMs),
+        stripeCheck(stripe, options.workers ? engine : undefined, storage.api, config.push.lagThresholdMs),
       ],
     };
     registerReadinessMetrics(metrics.registry, deps.checks);

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
+import { withRetries, type RetryPolicy } from '../ops/retry.js';
 import { loadSql } from '../storage/sql.js';
 import type { EventRow } from './event.js';
 import type { KeyIndex } from './dedupe/key-index.js';
@@ -62,6 +63,9 @@ export type WriterOptions = {
   queueMaxRows?: number;
   queueMaxBytes?: number;
 };
+
+/** An events INSERT: three attempts, 100 ms then 200 ms apart. */
+const insertRetry: RetryPolicy = { attempts: 3, baseMs: 100, jitter: false };
 
 const keyOf = (row: EventRow) => `${row.tenant_id}\u0000${row.idempotency_key}`;
 
@@ -441,18 +445,19 @@ export class IngestWriter {
       'deduplicate_blocks_in_dependent_materialized_views = 1, parallel_view_processing = 1 FORMAT JSONEachRow';
     let body = '';
     for (const r of rows) body += JSON.stringify(r) + '\n';
-    const attempts = 3;
-    for (let attempt = 1; ; attempt++) {
-      try {
+    await withRetries(
+      async () => {
         const result = await this.client.exec({ query: statement, values: Readable.from([body]) });
         result.stream.resume();
-        return;
-      } catch (err) {
+      },
+      insertRetry,
+      {
         // Bad data fails the same way every time; anything else may be passing.
-        if (attempt >= attempts || dataErrorType(err) !== undefined) throw err;
-        this.log.warn({ err, attempt }, 'events insert failed; retrying with the same deduplication token');
-        await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
-      }
-    }
+        retryable: (err) => dataErrorType(err) === undefined,
+        onFailure: (err, attempt, retrying) => {
+          if (retrying) this.log.warn({ err, attempt }, 'events insert failed; retrying with the same deduplication token');
+        },
+      },
+    );
   }
 }

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type Stripe from 'stripe';
 import { z } from 'zod';
 import { chInt } from '../storage/schema.js';
 import { approve, type AdjustmentDeps } from '../adjustments/lifecycle.js';
@@ -8,9 +7,11 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
 import { loadSql } from '../storage/sql.js';
 import { nextVersion } from '../storage/version.js';
-import { accountOptions } from '../stripe/client.js';
-import { classifyStripeError } from '../stripe/errors.js';
+import { withRetries } from '../ops/retry.js';
+import { failureOf, stripeRetry, stripeRetryable } from '../stripe/errors.js';
+import { meterEventTimestamp, type StripeGateway } from '../stripe/gateway.js';
 import type { StripeLimiter } from '../stripe/limiter.js';
+import type { TenantContext, TenantContextOf } from '../tenants/context.js';
 import { periodBounds, periodOf } from '../time/period.js';
 import { toClickHouseTime } from '../storage/time.js';
 
@@ -115,12 +116,22 @@ const reportRow = z.object({
 
 export type ReconOptions = { epsilon: number; settleMs: number };
 
-const stripeWindowMs = 35 * 86_400_000;
+export type ReconcilerDeps = {
+  client: ClickHouseClient;
+  gateway: StripeGateway;
+  limiter: StripeLimiter;
+  adjustments: AdjustmentDeps;
+  /** The tenant's zone and connected account (where its usage was pushed), resolved once per run. */
+  tenantOf: TenantContextOf;
+  metrics: Metrics;
+  log: Logger;
+  opts: ReconOptions;
+};
 
 /**
  * Compares local totals with what Stripe reports, per item and period, under the drift policy (ok within what Stripe
  * acknowledged, aligned within RECON_EPSILON, drift beyond it; docs/architecture.md): Stripe's totals are read
- * through the stripe client (meter event summaries, minute-aligned), stored per run, and compared in SQL
+ * through the Stripe gateway (`periodTotal`, minute-aligned), stored per run, and compared in SQL
  * (sql/reconcile/compare.sql). Aligned items get an approved reconciliation adjustment that re-bases the push
  * ledger; drifting ones a pending one for an operator. Runs are persisted, repeatable, and set the drift gauges.
  */
@@ -129,22 +140,31 @@ export class Reconciler {
   private gaugeLabels = new Map<string, Map<string, Record<string, string>>>();
   private statusCounts = new Map<string, Partial<Record<ReconStatus, number>>>();
 
-  constructor(
-    private readonly client: ClickHouseClient,
-    private readonly stripe: Stripe,
-    private readonly limiter: StripeLimiter,
-    private readonly adjustments: AdjustmentDeps,
-    private readonly timeZoneOf: (tenantId: string) => Promise<string>,
-    /** Stripe's totals are read in the tenant's connected account, where its usage was pushed. */
-    private readonly stripeAccountOf: (tenantId: string) => Promise<string | undefined>,
-    private readonly metrics: Metrics,
-    private readonly log: Logger,
-    private readonly opts: ReconOptions,
-  ) {}
+  private readonly client: ClickHouseClient;
+  private readonly gateway: StripeGateway;
+  private readonly limiter: StripeLimiter;
+  private readonly adjustments: AdjustmentDeps;
+  private readonly tenantOf: TenantContextOf;
+  private readonly metrics: Metrics;
+  private readonly log: Logger;
+  private readonly opts: ReconOptions;
+
+  constructor(deps: ReconcilerDeps) {
+    ({
+      client: this.client,
+      gateway: this.gateway,
+      limiter: this.limiter,
+      adjustments: this.adjustments,
+      tenantOf: this.tenantOf,
+      metrics: this.metrics,
+      log: this.log,
+      opts: this.opts,
+    } = deps);
+  }
 
   /** The current and previous billing periods of a tenant: what a run covers. */
-  async periods(tenantId: string, now = Date.now()): Promise<string[]> {
-    const tz = await this.timeZoneOf(tenantId);
+  periods(tenant: TenantContext, now = Date.now()): string[] {
+    const tz = tenant.timeZone;
     const current = periodOf(now, tz);
     const previous = periodOf(periodBounds(current, tz).start.getTime() - 1, tz);
     return [current, previous];
@@ -152,13 +172,14 @@ export class Reconciler {
 
   async run(tenantId: string, metric: string | null, trigger: ReconRun['trigger']): Promise<ReconRun> {
     const started = performance.now();
+    const tenant = await this.tenantOf(tenantId);
     const run: ReconRun = {
       id: `rec_${randomBytes(8).toString('hex')}`,
       tenantId,
       metric,
       trigger,
       status: 'running',
-      periods: await this.periods(tenantId),
+      periods: this.periods(tenant),
       counts: {},
       error: null,
       startedAt: new Date().toISOString(),
@@ -167,8 +188,8 @@ export class Reconciler {
     };
     try {
       await this.saveRun(run);
-      await this.readStripe(run);
-      const rows = await this.compare(tenantId, metric, run.periods, run.id);
+      await this.readStripe(run, tenant);
+      const rows = await this.compare(tenant, metric, run.periods, run.id);
       run.items = await this.act(run, rows);
       await this.saveReports(run);
       for (const i of run.items) run.counts[i.status] = (run.counts[i.status] ?? 0) + 1;
@@ -192,13 +213,14 @@ export class Reconciler {
    * none). No adjustment is written.
    */
   async summary(tenantId: string, metric: string | null, period: string | null): Promise<{ run: Pick<ReconRun, 'id' | 'finishedAt'>; items: ReconItem[] }> {
+    const tenant = await this.tenantOf(tenantId);
     let latest = await this.latestRun(tenantId);
     if (!latest) {
       const made = await this.run(tenantId, null, 'summary');
       latest = { id: made.id, finishedAt: made.finishedAt ?? '' };
     }
-    const periods = period ? [period] : await this.periods(tenantId);
-    const rows = await this.compare(tenantId, metric, periods, latest.id);
+    const periods = period ? [period] : this.periods(tenant);
+    const rows = await this.compare(tenant, metric, periods, latest.id);
     return { run: { id: latest.id, finishedAt: latest.finishedAt || null }, items: rows.map((r) => this.item(r, null)) };
   }
 
@@ -233,30 +255,21 @@ export class Reconciler {
   }
 
   /** Stripe's total per mapped item, stored under the run. A failed read fails the run: no decision on half a picture. */
-  private async readStripe(run: ReconRun): Promise<void> {
+  private async readStripe(run: ReconRun, tenant: TenantContext): Promise<void> {
     const rs = await this.client.query({
       query: loadSql('reconcile/items'),
       query_params: { tenantId: run.tenantId, metric: run.metric ?? '', periods: run.periods },
       format: 'JSONEachRow',
     });
     const items = await rs.json<{ metric: string; customerRef: string; period: string; meterId: string; stripeCustomerId: string }>();
-    const tz = await this.timeZoneOf(run.tenantId);
-    const options = accountOptions(await this.stripeAccountOf(run.tenantId));
-    const nowMinute = Math.ceil(Date.now() / 60_000) * 60;
+    const now = Date.now();
     const rows = await Promise.all(
       items.map(async (i) => {
-        const { start, end } = periodBounds(i.period, tz);
-        const params = {
-          customer: i.stripeCustomerId,
-          start_time: Math.floor(start.getTime() / 60_000) * 60,
-          end_time: Math.min(Math.ceil(end.getTime() / 60_000) * 60, nowMinute + 60),
-        };
+        const period = periodBounds(i.period, tenant.timeZone);
         const total = await this.withRetries(() =>
-          this.limiter.run(`${i.meterId}\u0000${i.stripeCustomerId}`, async () => {
-            let sum = 0;
-            for await (const s of this.stripe.billing.meters.listEventSummaries(i.meterId, params, options)) sum += s.aggregated_value;
-            return sum;
-          }),
+          this.limiter.run(`${i.meterId}\u0000${i.stripeCustomerId}`, () =>
+            this.gateway.periodTotal(tenant.stripeAccount, i.meterId, i.stripeCustomerId, period, now),
+          ),
         );
         return {
           run_id: run.id,
@@ -273,24 +286,26 @@ export class Reconciler {
     if (rows.length > 0) await this.client.insert({ table: 'stripe_reported_totals', values: rows, format: 'JSONEachRow' });
   }
 
-  private async withRetries<T>(fn: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await fn();
-      } catch (err) {
-        const f = classifyStripeError(err);
-        this.metrics.stripeApiErrors.inc({ type: f.kind, status: String(f.status) });
-        if (attempt >= 4 || f.kind === 'permanent' || f.kind === 'auth') throw new Error(`reading Stripe's totals failed: ${f.message}`);
-        await new Promise((r) => setTimeout(r, f.kind === 'rate_limited' ? f.retryAfterMs : 200 * 2 ** attempt * (0.5 + Math.random())));
-      }
+  /** Stripe reads under `stripeRetry`; a read that still fails fails the run. */
+  private async withRetries<T>(read: () => Promise<T>): Promise<T> {
+    const onFailure = (err: unknown) => {
+      const f = failureOf(err);
+      this.metrics.stripeApiErrors.inc({ type: f.kind, status: String(f.status) });
+    };
+    try {
+      return await withRetries(read, stripeRetry, { retryable: stripeRetryable, onFailure });
+    } catch (err) {
+      throw new Error(`reading Stripe's totals failed: ${failureOf(err).message}`);
     }
   }
 
-  private async compare(tenantId: string, metric: string | null, periods: string[], runId: string): Promise<Compared[]> {
-    const tz = await this.timeZoneOf(tenantId);
-    const bounds = periods.map((p) => periodBounds(p, tz));
+  private async compare(tenant: TenantContext, metric: string | null, periods: string[], runId: string): Promise<Compared[]> {
+    const tenantId = tenant.id;
+    const bounds = periods.map((p) => periodBounds(p, tenant.timeZone));
     const since = Math.min(...bounds.map((b) => b.start.getTime()));
-    const unpushablePeriods = periods.filter((_, i) => bounds[i]!.end.getTime() < Date.now() - stripeWindowMs);
+    // Periods whose meter events Stripe no longer takes, by the push's own rule.
+    const now = Date.now();
+    const unpushablePeriods = periods.filter((_, i) => meterEventTimestamp(bounds[i]!, now) === null);
     const rs = await this.client.query({
       query: loadSql('reconcile/compare'),
       query_params: {

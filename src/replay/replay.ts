@@ -338,7 +338,7 @@ export class ReplayRunner {
  * Diffed items -> the run's result. An apply over several chunks can find an item in more than one: its `before`
  * is the first chunk's, the deltas add up, and `after` and the Stripe delta follow from them.
  */
-function summarise(diffed: DiffItem[], correctionsWritten: number): ReplayResult {
+export function summarise(diffed: DiffItem[], correctionsWritten: number): ReplayResult {
   const byItem = new Map<string, ReplayItem>();
   for (const { corrections: _, ...c } of diffed) {
     const k = `${c.metric}\u0000${c.customerRef}\u0000${c.period}`;

@@ -1,4 +1,5 @@
 import Stripe from 'stripe';
+import type { RetryPolicy } from '../ops/retry.js';
 
 /** What to do after a failed Stripe call. */
 export type StripeFailure =
@@ -30,4 +31,27 @@ export function classifyStripeError(err: unknown): StripeFailure {
     return { kind: 'transient', status, type: err.type, message };
   }
   return { kind: 'transient', status: 0, type: 'unknown', message: (err as Error)?.message ?? String(err) };
+}
+
+/** What a StripeGateway call rejects with: the failure, already classified. */
+export class StripeCallError extends Error {
+  constructor(readonly failure: StripeFailure) {
+    super(failure.message);
+  }
+}
+
+/** The failure behind anything a Stripe call threw. */
+export const failureOf = (err: unknown): StripeFailure => (err instanceof StripeCallError ? err.failure : classifyStripeError(err));
+
+/** The one retry and back-off policy of Stripe calls (push, reconciliation): 200 ms doubling, jittered, 5 attempts. */
+export const stripeRetry: RetryPolicy = { attempts: 5, baseMs: 200, jitter: true };
+
+/**
+ * Whether, and after how long, a failed Stripe call is tried again (a RetryHooks `retryable`): a 429 after its
+ * Retry-After plus up to 250 ms of jitter, a transient failure after the policy's back-off, a refusal never.
+ */
+export function stripeRetryable(err: unknown): boolean | number {
+  const f = failureOf(err);
+  if (f.kind === 'rate_limited') return f.retryAfterMs + Math.random() * 250;
+  return f.kind === 'transient';
 }

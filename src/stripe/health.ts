@@ -10,7 +10,8 @@ import type { StripeRuntime } from './runtime.js';
  */
 export function stripeCheck(
   stripe: StripeRuntime,
-  push: { engine: PushEngine; authError: () => string | null } | undefined,
+  /** The push engine when this process runs the workers. */
+  push: PushEngine | undefined,
   client: ClickHouseClient,
   lagThresholdMs: number,
 ): Check {
@@ -23,7 +24,7 @@ export function stripeCheck(
       const authError = push?.authError();
       if (authError) problems.push(`Stripe rejected the key: ${authError}`);
       if (push) {
-        const lag = push.engine.lagSeconds();
+        const lag = push.lagSeconds();
         if (lag * 1000 > lagThresholdMs) problems.push(`push lag ${Math.round(lag)} s exceeds ${lagThresholdMs / 1000} s`);
       }
       const rs = await client.query({ query: loadSql('push/failed_items'), format: 'JSONEachRow' });

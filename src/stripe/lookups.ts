@@ -1,5 +1,5 @@
-import Stripe from 'stripe';
-import { accountOptions } from './client.js';
+import { failureOf, type StripeFailure } from './errors.js';
+import type { GatewayMeter, StripeGateway } from './gateway.js';
 
 export class StripeLookupError extends Error {
   constructor(
@@ -10,10 +10,10 @@ export class StripeLookupError extends Error {
   }
 }
 
-const notFound = (err: unknown) => err instanceof Stripe.errors.StripeError && err.statusCode === 404;
+const notFound = (f: StripeFailure) => f.status === 404;
 
-function unavailable(err: unknown, stripeAccount: string | undefined): StripeLookupError {
-  const status = err instanceof Stripe.errors.StripeError ? err.statusCode : undefined;
+function unavailable(f: StripeFailure, stripeAccount: string | undefined): StripeLookupError {
+  const status = f.status || undefined;
   if (status === 403 && stripeAccount) {
     return new StripeLookupError('stripe_unavailable', `Stripe refused access to the tenant's connected account ${stripeAccount} (HTTP 403); check the tenant's stripeAccount`);
   }
@@ -24,14 +24,17 @@ function unavailable(err: unknown, stripeAccount: string | undefined): StripeLoo
 }
 
 /** The active meter named by id and/or event name, as Stripe has it now in the tenant's account (`stripeAccount`). */
-export async function findMeter(stripe: Stripe, ref: { meterId?: string | undefined; eventName?: string | undefined }, stripeAccount?: string) {
-  let meter: Stripe.Billing.Meter | undefined;
-  const options = accountOptions(stripeAccount);
+export async function findMeter(
+  gateway: StripeGateway,
+  ref: { meterId?: string | undefined; eventName?: string | undefined },
+  stripeAccount?: string,
+): Promise<GatewayMeter> {
+  let meter: GatewayMeter | undefined;
   try {
     if (ref.meterId) {
-      meter = await stripe.billing.meters.retrieve(ref.meterId, {}, options);
+      meter = await gateway.retrieveMeter(stripeAccount, ref.meterId);
     } else {
-      for await (const m of stripe.billing.meters.list({ limit: 100 }, options)) {
+      for await (const m of gateway.listMeters(stripeAccount)) {
         if (m.event_name === ref.eventName) {
           meter = m;
           break;
@@ -39,7 +42,8 @@ export async function findMeter(stripe: Stripe, ref: { meterId?: string | undefi
       }
     }
   } catch (err) {
-    if (!notFound(err)) throw unavailable(err, stripeAccount);
+    const f = failureOf(err);
+    if (!notFound(f)) throw unavailable(f, stripeAccount);
   }
   const name = ref.meterId ?? `with event_name '${ref.eventName}'`;
   if (!meter) throw new StripeLookupError('meter_not_found', `Stripe has no meter ${name}`);
@@ -50,16 +54,15 @@ export async function findMeter(stripe: Stripe, ref: { meterId?: string | undefi
   return meter;
 }
 
-export async function findCustomer(stripe: Stripe, customerId: string, stripeAccount?: string) {
-  let customer: Stripe.Customer | Stripe.DeletedCustomer;
+export async function findCustomer(gateway: StripeGateway, customerId: string, stripeAccount?: string) {
+  let customer;
   try {
-    customer = await stripe.customers.retrieve(customerId, {}, accountOptions(stripeAccount));
+    customer = await gateway.retrieveCustomer(stripeAccount, customerId);
   } catch (err) {
-    if (notFound(err)) throw new StripeLookupError('customer_not_found', `Stripe has no customer ${customerId}`);
-    throw unavailable(err, stripeAccount);
+    const f = failureOf(err);
+    if (notFound(f)) throw new StripeLookupError('customer_not_found', `Stripe has no customer ${customerId}`);
+    throw unavailable(f, stripeAccount);
   }
-  if ('deleted' in customer && customer.deleted) {
-    throw new StripeLookupError('customer_deleted', `Stripe customer ${customerId} is deleted`);
-  }
+  if (customer.deleted) throw new StripeLookupError('customer_deleted', `Stripe customer ${customerId} is deleted`);
   return customer;
 }

@@ -1,45 +1,32 @@
-import { createHash } from 'node:crypto';
-import type Stripe from 'stripe';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
+import { RetryStopped, withRetries } from '../ops/retry.js';
+import type { TenantContext, TenantContextOf } from '../tenants/context.js';
 import { periodBounds } from '../time/period.js';
-import { accountOptions } from './client.js';
-import { classifyStripeError, type StripeFailure } from './errors.js';
+import { failureOf, stripeRetry, stripeRetryable } from './errors.js';
+import { meterEventTimestamp, type StripeGateway } from './gateway.js';
 import { itemKey, type Intent, type PushItem, type PushLedger } from './ledger.js';
 import type { StripeLimiter } from './limiter.js';
+import { itemState, newIntent, planItem, tooLargeForStripe, type ItemState } from './plan.js';
 
 export type PushOptions = {
-  /** Attempts per intent within one cycle for 429s and transient errors; the next cycle tries again. */
-  maxAttemptsPerCycle: number;
   /** An intent pending longer than this is settled from Stripe's summaries before anything is re-sent (~23 h). */
   settleAfterMs: number;
   /** Back-off before a refused (permanent 4xx) intent is tried again with an unchanged mapping. */
   failedRetryBaseMs: number;
-  backoffBaseMs: number;
 };
 
-export type ItemState = 'ok' | 'pending' | 'unmapped' | 'unpushable' | 'error';
-
-/**
- * Where an item stands. `pushable`: its period still accepts meter events. A pending intent wins over everything
- * (its outcome is open); a failed one shows as an error until it is retried or replaced.
- */
-export function itemState(item: PushItem, held: Intent | undefined, pushable: boolean): ItemState {
-  if (held?.status === 'pending') return 'pending';
-  if (tooLargeForStripe(item)) return 'error';
-  if (held?.status === 'stuck') return 'error';
-  if (item.delta === 0) return 'ok';
-  if (!item.meterId || !item.mappingActive || !item.stripeCustomerId) return 'unmapped';
-  if (!pushable) return 'unpushable';
-  if (held?.status === 'failed') return 'error';
-  return 'pending';
-}
-
-/**
- * A meter event value is a whole number, sent and summed by Stripe exactly only up to 2^53 - 1 (the sandbox refuses
- * more). An item whose total or delta is beyond it is refused loudly, an error with its own code, never rounded.
- */
-export const tooLargeForStripe = (item: PushItem) => !Number.isSafeInteger(item.target) || !Number.isSafeInteger(item.delta);
+/** Attempts per intent within one cycle (429s and transient errors) follow `stripeRetry`; the next cycle tries again. */
+export type PushEngineDeps = {
+  ledger: PushLedger;
+  gateway: StripeGateway;
+  limiter: StripeLimiter;
+  /** The tenant's zone and connected account, resolved once per cycle: its meter events go there, never elsewhere. */
+  tenantOf: TenantContextOf;
+  metrics: Metrics;
+  log: Logger;
+  opts: PushOptions;
+};
 
 const tooLargeError = (item: PushItem) => ({
   message:
@@ -139,8 +126,6 @@ class AckWriter {
   }
 }
 
-/** Meter event timestamps must lie within Stripe's last 35 days; keep an hour of margin for slow retries. */
-const stripeWindowMs = 35 * 86_400_000 - 3600_000;
 
 /**
  * One push cycle: diff local totals against pushed_totals, turn each delta into an intent with a deterministic
@@ -157,18 +142,19 @@ export class PushEngine {
   private lastByTenant = new Map<string, { states: Map<ItemState, number>; unmappedUnits: number; unpushableUnits: number }>();
   /** Items already logged as too large for Stripe: logged once per process, shown in every status. */
   private loggedTooLarge = new Set<string>();
+  /** Stripe's refusal of the key, as the latest run (one cycle or all tenants) saw it; cleared by an acknowledgement. */
+  private rejectedKey: string | null = null;
+  private readonly ledger: PushLedger;
+  private readonly gateway: StripeGateway;
+  private readonly limiter: StripeLimiter;
+  private readonly tenantOf: TenantContextOf;
+  private readonly metrics: Metrics;
+  private readonly log: Logger;
+  private readonly opts: PushOptions;
 
-  constructor(
-    private readonly ledger: PushLedger,
-    private readonly stripe: Stripe,
-    private readonly limiter: StripeLimiter,
-    private readonly timeZoneOf: (tenantId: string) => Promise<string>,
-    /** The tenant's connected account: its meter events go there, never to the platform's or another's. */
-    private readonly stripeAccountOf: (tenantId: string) => Promise<string | undefined>,
-    private readonly metrics: Metrics,
-    private readonly log: Logger,
-    private readonly opts: PushOptions,
-  ) {}
+  constructor(deps: PushEngineDeps) {
+    ({ ledger: this.ledger, gateway: this.gateway, limiter: this.limiter, tenantOf: this.tenantOf, metrics: this.metrics, log: this.log, opts: this.opts } = deps);
+  }
 
   /**
    * Shutdown: attempts already sent finish (or time out), none starts. Intents are persisted before any call, so
@@ -178,17 +164,36 @@ export class PushEngine {
     this.stopping = true;
   }
 
+  /** Why Stripe rejected the service's key, if the latest run was refused so and nothing was acknowledged since. */
+  authError(): string | null {
+    return this.rejectedKey;
+  }
+
   /** One cycle over every given tenant (the scheduled job): per tenant, so each diff stays bounded. */
   async cycleAll(tenantIds: string[]): Promise<CycleResult[]> {
     const results: CycleResult[] = [];
     for (const t of tenantIds) {
       if (this.stopping) break;
-      results.push(await this.cycle(t));
+      results.push(await this.cycleTenant(t));
     }
     // Tenants that are gone no longer count in the gauges.
     for (const t of this.lastByTenant.keys()) if (!tenantIds.includes(t)) this.lastByTenant.delete(t);
     this.publishItemGauges();
+    this.noteAuth(results);
     return results;
+  }
+
+  /** One cycle for one tenant (on demand). */
+  async cycle(tenantId: string): Promise<CycleResult> {
+    const result = await this.cycleTenant(tenantId);
+    this.noteAuth([result]);
+    return result;
+  }
+
+  private noteAuth(results: CycleResult[]): void {
+    const failedAuth = results.find((r) => r.authError);
+    if (failedAuth) this.rejectedKey = failedAuth.authError;
+    else if (results.some((r) => r.acked > 0)) this.rejectedKey = null;
   }
 
   /** push_items and the unmapped/unpushable units: each tenant as its latest cycle (scheduled or on demand) saw it. */
@@ -205,7 +210,7 @@ export class PushEngine {
     this.metrics.pushUnpushableUnits.set(totals.unpushable);
   }
 
-  async cycle(tenantId: string): Promise<CycleResult> {
+  private async cycleTenant(tenantId: string): Promise<CycleResult> {
     const states = new Map<ItemState, number>();
     const started = Date.now();
     const result: CycleResult = {
@@ -222,6 +227,7 @@ export class PushEngine {
       settled: 0,
       authError: null,
     };
+    const tenant = await this.tenantOf(tenantId);
     const openByItem = groupOpen(await this.ledger.openIntents(tenantId));
     const items = await this.ledger.diff(
       tenantId,
@@ -245,9 +251,13 @@ export class PushEngine {
       // Acknowledged before the process stopped, with pushed_total already past them: only the mark is missing.
       for (const i of open.pending.filter((i) => i.seq <= item.seq)) toSave.push({ ...i, status: 'acked' });
       const pending = open.pending.filter((i) => i.seq > item.seq);
-      const state = await this.plan(item, pending, open.other, now, toSave, toSend, toSettle, result);
-      states.set(state, (states.get(state) ?? 0) + 1);
-      if (state === 'pending' || state === 'error') {
+      const plan = planItem(item, pending, open.other, this.eventTimestamp(item, tenant, now), now, this.opts.settleAfterMs);
+      toSave.push(...plan.save);
+      if (plan.send.length > 0) toSend.push({ item, queue: plan.send });
+      if (plan.settle) toSettle.push({ item, intent: plan.settle });
+      this.count(item, plan.state, pending.length > 0, result);
+      states.set(plan.state, (states.get(plan.state) ?? 0) + 1);
+      if (plan.state === 'pending' || plan.state === 'error') {
         if (!this.unpushedSince.has(key)) this.unpushedSince.set(key, pending[0] ? Math.min(pending[0].createdAt, now) : now);
       } else {
         this.unpushedSince.delete(key);
@@ -261,8 +271,8 @@ export class PushEngine {
     const acks = new AckWriter(this.ledger);
     try {
       await Promise.all([
-        ...toSend.map(({ item, queue }) => this.send(item, queue, acks, result)),
-        ...toSettle.map(({ item, intent }) => this.settle(item, intent, acks, result)),
+        ...toSend.map(({ item, queue }) => this.send(item, queue, tenant, acks, result)),
+        ...toSettle.map(({ item, intent }) => this.settle(item, intent, tenant, acks, result)),
       ]);
     } finally {
       await acks.close();
@@ -283,85 +293,14 @@ export class PushEngine {
     return result;
   }
 
-  /** Every item of a tenant with where it stands. */
-  async status(tenantId: string): Promise<ItemStatus[]> {
-    const openByItem = groupOpen(await this.ledger.openIntents(tenantId));
-    const items = await this.ledger.diff(tenantId, false);
-    const now = Date.now();
-    return Promise.all(
-      items.map(async (item): Promise<ItemStatus> => {
-        const key = itemKey(item);
-        const open = openByItem.get(key);
-        const held = open?.pending.find((i) => i.seq > item.seq) ?? open?.other;
-        const state = itemState(item, held, (await this.eventTimestamp(item, now)) !== null);
-        const since = this.unpushedSince.get(key) ?? (held ? held.createdAt : undefined);
-        return {
-          metric: item.metric,
-          customerRef: item.customerRef,
-          period: item.period,
-          status: state,
-          localTotal: item.localTotal,
-          pushedTotal: item.pushed,
-          delta: item.delta,
-          meterId: item.meterId || null,
-          eventName: item.eventName || null,
-          stripeCustomerId: item.stripeCustomerId || null,
-          pendingIntent:
-            held?.status === 'pending'
-              ? {
-                  identifier: held.identifier,
-                  value: held.value,
-                  targetTotal: held.targetTotal,
-                  attempts: held.attempts,
-                  createdAt: new Date(held.createdAt).toISOString(),
-                }
-              : null,
-          lastError: tooLargeForStripe(item)
-            ? tooLargeError(item)
-            : held?.lastError
-            ? {
-                message: held.lastError,
-                code: held.lastErrorCode,
-                httpStatus: held.lastHttpStatus,
-                nextAttemptAt: new Date(held.nextAttemptAt).toISOString(),
-              }
-            : null,
-          lagSeconds: state === 'ok' || since === undefined ? 0 : Math.round((now - since) / 1000),
-        };
-      }),
-    );
-  }
-
-  /** The lag gauge's value now, for health. */
-  lagSeconds(): number {
-    const oldest = Math.min(...this.unpushedSince.values());
-    return Number.isFinite(oldest) ? Math.max(0, (Date.now() - oldest) / 1000) : 0;
-  }
-
-  private async plan(
-    item: PushItem,
-    pending: Intent[],
-    held: Intent | undefined,
-    now: number,
-    toSave: Intent[],
-    toSend: Array<{ item: PushItem; queue: Intent[] }>,
-    toSettle: Array<{ item: PushItem; intent: Intent }>,
-    result: CycleResult,
-  ): Promise<ItemState> {
-    const eventTs = await this.eventTimestamp(item, now);
-    if (pending.length > 0) {
-      // Their outcome is unknown: they are resolved, oldest first, before anything new is sent for this item.
-      if (now - pending[0]!.createdAt > this.opts.settleAfterMs) toSettle.push({ item, intent: pending[0]! });
-      else toSend.push({ item, queue: pending });
-      return 'pending';
-    }
-    const state = itemState(item, held, eventTs !== null);
+  /** The cycle's counts of an item not held by pending intents, and the one-time log line of one too large. */
+  private count(item: PushItem, state: ItemState, hasPending: boolean, result: CycleResult): void {
+    if (hasPending) return;
     if (tooLargeForStripe(item) && !this.loggedTooLarge.has(itemKey(item))) {
       this.loggedTooLarge.add(itemKey(item));
       const { tenantId, metric, customerRef, period, localTotal } = item;
       this.log.error({ tenantId, metric, customerRef, period, localTotal, code: 'total_too_large' }, tooLargeError(item).message);
     }
-    if (state === 'ok' && held?.status === 'failed') toSave.push({ ...held, status: 'superseded' });
     if (state === 'unmapped') {
       result.unmapped.items++;
       result.unmapped.units += item.delta;
@@ -370,121 +309,116 @@ export class PushEngine {
       result.unpushable.items++;
       result.unpushable.units += item.delta;
     }
-    if (state !== 'pending' && !(state === 'error' && held?.status === 'failed')) return state;
-    if (eventTs === null) return state;
-    let generation = 0;
-    if (held?.status === 'failed') {
-      const unchanged =
-        held.eventName === item.eventName && held.stripeCustomerId === item.stripeCustomerId && held.targetTotal === item.target;
-      if (unchanged && held.nextAttemptAt > now) return 'error';
-      if (unchanged) {
-        const retry = { ...held, status: 'pending' as const };
-        toSend.push({ item, queue: [retry] });
-        toSave.push(retry);
-        return 'pending';
-      }
-      // The mapping or the total changed since Stripe refused it: a fresh intent replaces the refused one.
-      toSave.push({ ...held, status: 'superseded' });
-      if (held.seq === item.seq + 1) generation = held.generation + 1;
-    }
-    const fresh = this.newIntent(item, item.seq + 1, generation, eventTs, now);
-    toSave.push(fresh);
-    toSend.push({ item, queue: [fresh] });
-    return 'pending';
   }
 
-  private newIntent(item: PushItem, seq: number, generation: number, eventTs: number, now: number): Intent {
-    // Deterministic: the same ledger state yields the same identifier, so a re-planned intent dedupes at Stripe.
-    const identifier = `sm_${createHash('sha256')
-      .update(JSON.stringify([item.tenantId, item.metric, item.customerRef, item.period, seq, generation, item.target, item.eventName, item.stripeCustomerId]))
-      .digest('hex')
-      .slice(0, 40)}`;
-    return {
-      identifier,
-      tenantId: item.tenantId,
-      metric: item.metric,
-      customerRef: item.customerRef,
-      period: item.period,
-      seq,
-      generation,
-      meterId: item.meterId,
-      eventName: item.eventName,
-      stripeCustomerId: item.stripeCustomerId,
-      baseTotal: item.pushed,
-      targetTotal: item.target,
-      value: item.target - item.pushed,
-      eventTs,
-      status: 'pending',
-      attempts: 0,
-      lastError: '',
-      lastErrorCode: '',
-      lastHttpStatus: 0,
-      nextAttemptAt: now,
-      createdAt: now,
-    };
+  /** Every item of a tenant with where it stands. */
+  async status(tenantId: string): Promise<ItemStatus[]> {
+    const tenant = await this.tenantOf(tenantId);
+    const openByItem = groupOpen(await this.ledger.openIntents(tenantId));
+    const items = await this.ledger.diff(tenantId, false);
+    const now = Date.now();
+    return items.map((item): ItemStatus => {
+      const key = itemKey(item);
+      const open = openByItem.get(key);
+      const held = open?.pending.find((i) => i.seq > item.seq) ?? open?.other;
+      const state = itemState(item, held, this.eventTimestamp(item, tenant, now) !== null);
+      const since = this.unpushedSince.get(key) ?? (held ? held.createdAt : undefined);
+      return {
+        metric: item.metric,
+        customerRef: item.customerRef,
+        period: item.period,
+        status: state,
+        localTotal: item.localTotal,
+        pushedTotal: item.pushed,
+        delta: item.delta,
+        meterId: item.meterId || null,
+        eventName: item.eventName || null,
+        stripeCustomerId: item.stripeCustomerId || null,
+        pendingIntent:
+          held?.status === 'pending'
+            ? {
+                identifier: held.identifier,
+                value: held.value,
+                targetTotal: held.targetTotal,
+                attempts: held.attempts,
+                createdAt: new Date(held.createdAt).toISOString(),
+              }
+            : null,
+        lastError: tooLargeForStripe(item)
+          ? tooLargeError(item)
+          : held?.lastError
+          ? {
+              message: held.lastError,
+              code: held.lastErrorCode,
+              httpStatus: held.lastHttpStatus,
+              nextAttemptAt: new Date(held.nextAttemptAt).toISOString(),
+            }
+          : null,
+        lagSeconds: state === 'ok' || since === undefined ? 0 : Math.round((now - since) / 1000),
+      };
+    });
   }
 
-  /**
-   * A time inside the item's billing period that Stripe still accepts: now for the current period, the period's last
-   * second for a closed one. Null when the period closed more than 35 days ago (meter events cannot reach it).
-   */
-  private async eventTimestamp(item: PushItem, now: number): Promise<number | null> {
-    const { start, end } = periodBounds(item.period, await this.timeZoneOf(item.tenantId));
-    const ts = Math.min(Math.max(now, start.getTime()), end.getTime() - 1000);
-    if (ts < now - stripeWindowMs) return null;
-    return Math.floor(ts / 1000);
+  /** The lag gauge's value now, for health. */
+  lagSeconds(): number {
+    const oldest = Math.min(...this.unpushedSince.values());
+    return Number.isFinite(oldest) ? Math.max(0, (Date.now() - oldest) / 1000) : 0;
   }
 
-  private async send(item: PushItem, queue: Intent[], acks: AckWriter, result: CycleResult): Promise<void> {
+  /** The item's meter event timestamp under the one 35-day rule; null when its period no longer takes events. */
+  private eventTimestamp(item: PushItem, tenant: TenantContext, now: number): number | null {
+    return meterEventTimestamp(periodBounds(item.period, tenant.timeZone), now);
+  }
+
+  private async send(item: PushItem, queue: Intent[], tenant: TenantContext, acks: AckWriter, result: CycleResult): Promise<void> {
     // One customer + meter at a time, as Stripe allows.
     await this.limiter.run(`${queue[0]!.eventName}\u0000${queue[0]!.stripeCustomerId}`, async () => {
       let last: Intent | undefined;
       for (const intent of queue) {
-        if (this.stopping || (await this.deliver(intent, acks, result)) !== 'acked') return;
+        if (this.stopping || (await this.deliver(intent, tenant, acks, result)) !== 'acked') return;
         last = intent;
       }
       // Usage that arrived while these intents were open goes out in the same cycle.
       while (!this.stopping && last && item.target !== last.targetTotal && item.meterId && item.mappingActive && item.stripeCustomerId) {
-        const eventTs = await this.eventTimestamp(item, Date.now());
+        const eventTs = this.eventTimestamp(item, tenant, Date.now());
         if (eventTs === null) return;
-        const next = this.newIntent({ ...item, pushed: last.targetTotal }, last.seq + 1, 0, eventTs, Date.now());
+        const next = newIntent({ ...item, pushed: last.targetTotal }, last.seq + 1, 0, eventTs, Date.now());
         await this.ledger.saveIntents([next]);
-        if ((await this.deliver(next, acks, result)) !== 'acked') return;
+        if ((await this.deliver(next, tenant, acks, result)) !== 'acked') return;
         last = next;
       }
     });
   }
 
-  /** Calls Stripe until acknowledged, refused, or out of attempts for this cycle. */
-  private async deliver(intent: Intent, acks: AckWriter, result: CycleResult): Promise<'acked' | 'failed' | 'later'> {
-    for (let attempt = 1; ; attempt++) {
+  /** Calls Stripe until acknowledged, refused, or out of attempts (`stripeRetry`) for this cycle. */
+  private async deliver(intent: Intent, tenant: TenantContext, acks: AckWriter, result: CycleResult): Promise<'acked' | 'failed' | 'later'> {
+    let attempts = 0;
+    try {
+      await withRetries(
+        (attempt) => {
+          attempts = attempt;
+          const { eventName, identifier, eventTs: timestamp, stripeCustomerId, value } = intent;
+          return this.gateway.createMeterEvent(tenant.stripeAccount, { eventName, identifier, timestamp, stripeCustomerId, value });
+        },
+        stripeRetry,
+        {
+          retryable: stripeRetryable,
+          onFailure: (err, _attempt, retrying) => {
+            const failure = failureOf(err);
+            this.metrics.stripeApiErrors.inc({ type: failure.kind, status: String(failure.status) });
+            if (retrying) this.metrics.stripePush.inc({ result: failure.kind === 'rate_limited' ? 'rate_limited' : 'retried' });
+          },
+          stopped: () => this.stopping,
+        },
+      );
+    } catch (err) {
       // Stopped during a back-off: the intent stays pending as it was saved.
-      if (attempt > 1 && this.stopping) {
+      if (err instanceof RetryStopped) {
         result.retriedLater++;
         return 'later';
       }
-      let failure: StripeFailure;
-      try {
-        await this.stripe.billing.meterEvents.create(
-          {
-            event_name: intent.eventName,
-            identifier: intent.identifier,
-            timestamp: intent.eventTs,
-            payload: { stripe_customer_id: intent.stripeCustomerId, value: String(intent.value) },
-          },
-          accountOptions(await this.stripeAccountOf(intent.tenantId)),
-        );
-        acks.add({ ...intent, attempts: intent.attempts + attempt });
-        this.metrics.stripePush.inc({ result: 'acked' });
-        this.metrics.stripePushUnits.inc(Math.abs(intent.value));
-        result.acked++;
-        result.unitsPushed += intent.value;
-        return 'acked';
-      } catch (err) {
-        failure = classifyStripeError(err);
-      }
-      this.metrics.stripeApiErrors.inc({ type: failure.kind, status: String(failure.status) });
-      const saved = { ...intent, attempts: intent.attempts + attempt, lastError: failure.message, lastHttpStatus: failure.status };
+      const failure = failureOf(err);
+      const saved = { ...intent, attempts: intent.attempts + attempts, lastError: failure.message, lastHttpStatus: failure.status };
       if (failure.kind === 'permanent' || failure.kind === 'auth') {
         const backoff = Math.min(this.opts.failedRetryBaseMs * 2 ** Math.min(saved.attempts - 1, 6), 3600_000);
         await this.ledger.saveIntents([
@@ -496,41 +430,29 @@ export class PushEngine {
         if (failure.kind === 'auth') result.authError = failure.message;
         return 'failed';
       }
-      if (attempt >= this.opts.maxAttemptsPerCycle || this.stopping) {
-        await this.ledger.saveIntents([{ ...saved, lastErrorCode: failure.kind }]);
-        this.metrics.stripePush.inc({ result: 'retry_later' });
-        result.retriedLater++;
-        return 'later';
-      }
-      this.metrics.stripePush.inc({ result: failure.kind === 'rate_limited' ? 'rate_limited' : 'retried' });
-      const wait =
-        failure.kind === 'rate_limited'
-          ? failure.retryAfterMs + Math.random() * 250
-          : this.opts.backoffBaseMs * 2 ** (attempt - 1) * (0.5 + Math.random());
-      await new Promise((r) => setTimeout(r, wait));
+      await this.ledger.saveIntents([{ ...saved, lastErrorCode: failure.kind }]);
+      this.metrics.stripePush.inc({ result: 'retry_later' });
+      result.retriedLater++;
+      return 'later';
     }
+    acks.add({ ...intent, attempts: intent.attempts + attempts });
+    this.metrics.stripePush.inc({ result: 'acked' });
+    this.metrics.stripePushUnits.inc(Math.abs(intent.value));
+    result.acked++;
+    result.unitsPushed += intent.value;
+    return 'acked';
   }
 
   /**
    * An intent pending past Stripe's identifier dedupe window: re-sending could count it twice, so Stripe's own total
    * for the period decides whether it landed.
    */
-  private async settle(item: PushItem, intent: Intent, acks: AckWriter, result: CycleResult): Promise<void> {
+  private async settle(item: PushItem, intent: Intent, tenant: TenantContext, acks: AckWriter, result: CycleResult): Promise<void> {
     try {
-      const { start, end } = periodBounds(intent.period, await this.timeZoneOf(intent.tenantId));
-      const options = accountOptions(await this.stripeAccountOf(intent.tenantId));
-      const summaries = await this.limiter.run(`${intent.eventName}\u0000${intent.stripeCustomerId}`, () =>
-        this.stripe.billing.meters.listEventSummaries(
-          intent.meterId,
-          {
-            customer: intent.stripeCustomerId,
-            start_time: Math.floor(start.getTime() / 60_000) * 60,
-            end_time: Math.ceil(end.getTime() / 60_000) * 60,
-          },
-          options,
-        ),
+      const period = periodBounds(intent.period, tenant.timeZone);
+      const stripeTotal = await this.limiter.run(`${intent.eventName}\u0000${intent.stripeCustomerId}`, () =>
+        this.gateway.periodTotal(tenant.stripeAccount, intent.meterId, intent.stripeCustomerId, period),
       );
-      const stripeTotal = summaries.data.reduce((n, s) => n + s.aggregated_value, 0);
       result.settled++;
       this.metrics.stripePush.inc({ result: 'settled' });
       if (stripeTotal === intent.targetTotal) {
@@ -538,11 +460,11 @@ export class PushEngine {
         result.acked++;
       } else if (stripeTotal === intent.baseTotal) {
         await this.ledger.saveIntents([{ ...intent, status: 'expired' }]);
-        const eventTs = await this.eventTimestamp(item, Date.now());
+        const eventTs = this.eventTimestamp(item, tenant, Date.now());
         if (eventTs === null || !item.meterId || !item.stripeCustomerId || item.delta === 0) return;
-        const fresh = this.newIntent(item, intent.seq, intent.generation + 1, eventTs, Date.now());
+        const fresh = newIntent(item, intent.seq, intent.generation + 1, eventTs, Date.now());
         await this.ledger.saveIntents([fresh]);
-        await this.send(item, [fresh], acks, result);
+        await this.send(item, [fresh], tenant, acks, result);
       } else {
         await this.ledger.saveIntents([
           {
@@ -554,7 +476,7 @@ export class PushEngine {
         ]);
       }
     } catch (err) {
-      const failure = classifyStripeError(err);
+      const failure = failureOf(err);
       this.metrics.stripeApiErrors.inc({ type: failure.kind, status: String(failure.status) });
       this.log.warn({ identifier: intent.identifier, error: failure.message }, 'could not settle an expired intent; will retry');
     }

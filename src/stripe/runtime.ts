@@ -3,10 +3,13 @@ import type Stripe from 'stripe';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { createStripeClient, keyMode, type StripeKeyMode } from './client.js';
+import { stripeNodeGateway, type StripeGateway } from './gateway.js';
 import { startStripeSandbox } from './sandbox/server.js';
 
 export type StripeRuntime = {
+  /** The SDK client, for seeding the sandbox; the service's own Stripe calls go through `gateway`. */
   client: Stripe;
+  gateway: StripeGateway;
   mode: StripeKeyMode;
   /** Where requests go: Stripe itself, a configured base, or the built-in sandbox. */
   apiBase: string;
@@ -25,7 +28,7 @@ export async function openStripe(config: Config, log: Logger): Promise<StripeRun
   const s = config.stripe;
   if (s.secretKey || s.apiBase) {
     const client = createStripeClient({ secretKey: s.secretKey ?? sandboxKey, apiBase: s.apiBase, timeoutMs: s.timeoutMs });
-    return { client, mode: keyMode(s.secretKey), apiBase: s.apiBase ?? 'https://api.stripe.com', sandbox: undefined, close: async () => {} };
+    return { client, gateway: stripeNodeGateway(client), mode: keyMode(s.secretKey), apiBase: s.apiBase ?? 'https://api.stripe.com', sandbox: undefined, close: async () => {} };
   }
   const sandbox = await startStripeSandbox({
     port: s.sandboxPort,
@@ -35,5 +38,5 @@ export async function openStripe(config: Config, log: Logger): Promise<StripeRun
   });
   log.info({ url: sandbox.url }, 'no STRIPE_SECRET_KEY: using the built-in Stripe sandbox');
   const client = createStripeClient({ secretKey: sandboxKey, apiBase: sandbox.url, timeoutMs: s.timeoutMs });
-  return { client, mode: 'sandbox', apiBase: sandbox.url, sandbox, close: () => sandbox.close() };
+  return { client, gateway: stripeNodeGateway(client), mode: 'sandbox', apiBase: sandbox.url, sandbox, close: () => sandbox.close() };
 }

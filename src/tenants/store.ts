@@ -32,11 +32,6 @@ export class TenantStore {
     return this.cache.get(id)?.tenant.timezone ?? 'UTC';
   }
 
-  /** The `stripeAccount` request option for the tenant's Stripe calls; undefined for the platform account. */
-  async stripeAccountOf(id: string): Promise<string | undefined> {
-    return (await this.get(id))?.stripe_account || undefined;
-  }
-
   async list(): Promise<Tenant[]> {
     const rs = await this.client.query({ query: loadSql('tenants/list_tenants'), format: 'JSONEachRow' });
     return rs.json<Tenant>();

@@ -14,7 +14,7 @@ export function putCustomer(deps: Deps) {
   return async (ctx: Ctx) => {
     const body = parseBody(ctx, putCustomerSchema);
     const tenant = await authorizeTenant(deps, ctx, body.tenantId, 'admin');
-    await findCustomer(deps.stripe.client, body.stripeCustomerId, tenant.stripe_account || undefined).catch(stripeLookupFailed);
+    await findCustomer(deps.stripe.gateway, body.stripeCustomerId, tenant.stripe_account || undefined).catch(stripeLookupFailed);
     const result = await deps.mappings.bindCustomer({ ...body, subscriptionItemId: body.subscriptionItemId ?? '' }, tenant.stripe_account);
     if (!result.bound && result.reason === 'owned_by_another_tenant') {
       // Says nothing about who: which tenant bills a customer is that tenant's business.
