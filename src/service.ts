@@ -30,6 +30,7 @@ import { ReplayRunner } from './replay/replay.js';
 import { Reconciler, type ReconRun } from './reconcile/reconcile.js';
 import { TenantStore } from './tenants/store.js';
 import { toClickHouseTime } from './storage/time.js';
+import { insertHeartbeat } from './storage/queries/ops.js';
 
 export type RunningService = {
   url: string;
@@ -82,7 +83,7 @@ export async function startService(
     const ledger = new PushLedger(storage.jobs);
     // One limiter for every Stripe call of the process: pushes and reconciliation reads share the account's rate.
     const limiter = new StripeLimiter(config.stripe.maxRps, config.stripe.maxInFlight);
-    const timeZoneOf = async (tenantId: string) => (await tenants.get(tenantId))?.timezone ?? 'UTC';
+    const timeZoneOf = async (tenantId: string) => (await tenants.context(tenantId)).timeZone;
     const stripeAccountOf = (tenantId: string) => tenants.stripeAccountOf(tenantId);
     const engine = new PushEngine(
       ledger,
@@ -96,11 +97,7 @@ export async function startService(
     );
     const worker = `${os.hostname()}:${process.pid}`;
     const heartbeat = (job: string) => async (ok: boolean) => {
-      await storage.jobs.insert({
-        table: 'worker_heartbeats',
-        values: [{ job, worker, last_run_at: toClickHouseTime(Date.now()), ok: ok ? 1 : 0 }],
-        format: 'JSONEachRow',
-      });
+      await insertHeartbeat(storage.jobs, [{ job, worker, lastRunAt: toClickHouseTime(Date.now()), ok: ok ? 1 : 0 }]);
     };
     let authError: string | null = null;
     // Scheduled: every tenant, one at a time; POST /v1/push/run: one tenant.

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
+import { StorageUnavailableError } from '../storage/errors.js';
 import { loadSql } from '../storage/sql.js';
 import type { EventRow } from './event.js';
 import type { KeyIndex } from './dedupe/key-index.js';
@@ -26,8 +27,6 @@ type InFlight = {
   insert: Promise<void>;
   done: () => void;
 };
-
-export class StorageUnavailableError extends Error {}
 
 /** The engine refused a request's rows as bad data (they passed validation): nothing from that request was stored. */
 export class IngestDataError extends Error {}
