@@ -50,36 +50,14 @@ export const customerRefsOf = defineQuery({
   row: z.object({ customerRef: z.string() }),
 });
 
-const version = z.string();
 const flag = z.union([z.literal(0), z.literal(1)]);
 
 export const insertPriceMapping = defineInsert({
   table: 'price_mappings',
-  row: z.object({
-    tenantId: z.string(),
-    metric: z.string(),
-    meterId: z.string(),
-    eventName: z.string(),
-    active: flag,
-    deleted: flag,
-    createdAt: z.string().optional(),
-    updatedAt: z.string(),
-    version,
-  }),
+  row: priceMapping.extend({ active: flag, deleted: flag, createdAt: z.string().optional(), version: z.string() }),
 });
 
-export const insertCustomerMapping = defineInsert({
-  table: 'customer_mappings',
-  row: z.object({
-    tenantId: z.string(),
-    customerRef: z.string(),
-    stripeCustomerId: z.string(),
-    subscriptionItemId: z.string(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
-    version,
-  }),
-});
+export const insertCustomerMapping = defineInsert({ table: 'customer_mappings', row: customerMapping.extend({ version: z.string() }) });
 
 /** A claim; inserted under a per-customer deduplication token so the first of racing claims is the one kept. */
 export const insertCustomerOwner = defineInsert({

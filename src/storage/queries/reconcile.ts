@@ -9,12 +9,8 @@ const runStatuses = ['running', 'succeeded', 'failed'] as const;
 
 const nullableText = z.string().nullable();
 
-/** One item as sql/reconcile.sql compares it: local, pushed and Stripe's totals, and what explains a difference. */
-export const compared = z.object({
-  metric: z.string(),
-  customerRef: z.string(),
-  stripeCustomerId: z.string(),
-  period: z.string(),
+/** An item's totals and verdict, as compared and as reported. */
+const itemTotals = {
   local: z.string(),
   stripe: nullableText,
   pushed: chInt,
@@ -22,6 +18,15 @@ export const compared = z.object({
   diffAbs: nullableText,
   diffPct: z.number().nullable(),
   status: z.enum(reconStatuses),
+};
+
+/** One item as sql/reconcile.sql compares it: local, pushed and Stripe's totals, and what explains a difference. */
+export const compared = z.object({
+  metric: z.string(),
+  customerRef: z.string(),
+  stripeCustomerId: z.string(),
+  period: z.string(),
+  ...itemTotals,
   inFlight: chInt.transform(Boolean),
   pushFailed: chInt.transform(Boolean),
   pushError: z.string(),
@@ -56,23 +61,21 @@ export const itemsToRead = defineQuery({
   row: z.object({ metric: z.string(), customerRef: z.string(), period: z.string(), meterId: z.string(), stripeCustomerId: z.string() }),
 });
 
-/** A run, for its tenant or (tenantId '') the service admin. */
-export const getReconRun = defineQuery({
-  sql: 'reconcile/get_run',
-  params: z.object({ id: z.string(), tenantId: z.string() }),
-  row: z.object({
-    id: z.string(),
-    tenantId: z.string(),
-    metric: z.string(),
-    trigger: z.enum(triggers),
-    status: z.enum(runStatuses),
-    periods: z.array(z.string()),
-    counts: z.string(),
-    error: z.string(),
-    startedAt: z.string(),
-    finishedAt: z.string(),
-  }),
+const runRow = z.object({
+  id: z.string(),
+  tenantId: z.string(),
+  metric: z.string(),
+  trigger: z.enum(triggers),
+  status: z.enum(runStatuses),
+  periods: z.array(z.string()),
+  counts: z.string(),
+  error: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
 });
+
+/** A run, for its tenant or (tenantId '') the service admin. */
+export const getReconRun = defineQuery({ sql: 'reconcile/get_run', params: z.object({ id: z.string(), tenantId: z.string() }), row: runRow });
 
 /** The items a run reported. */
 export const reconRunItems = defineQuery({
@@ -83,13 +86,7 @@ export const reconRunItems = defineQuery({
     customerRef: z.string(),
     stripeCustomer: z.string(),
     period: z.string(),
-    local: z.string(),
-    stripe: nullableText,
-    pushed: chInt,
-    pending: chInt,
-    diffAbs: nullableText,
-    diffPct: z.number().nullable(),
-    status: z.enum(reconStatuses),
+    ...itemTotals,
     lateCount: chInt,
     lateQuantity: z.string(),
     causes: z.string(),
@@ -121,20 +118,7 @@ export const insertStripeTotals = defineInsert({
 
 export const insertReconRun = defineInsert({
   table: 'reconciliation_runs',
-  row: z.object({
-    id: z.string(),
-    tenantId: z.string(),
-    metric: z.string(),
-    trigger: z.enum(triggers),
-    status: z.enum(runStatuses),
-    periods: z.array(z.string()),
-    items: z.number().int(),
-    counts: z.string(),
-    error: z.string(),
-    startedAt: z.string(),
-    finishedAt: z.string().nullable(),
-    version: z.string(),
-  }),
+  row: runRow.extend({ items: z.number().int(), finishedAt: z.string().nullable(), version: z.string() }),
 });
 
 export const insertReconReports = defineInsert({

@@ -74,18 +74,5 @@ export const dropCells = defineCommand({ sql: 'replay/drop_cells', params: z.obj
 
 export const insertReplayRun = defineInsert({
   table: 'replay_runs',
-  row: z.object({
-    id: z.string(),
-    tenantId: z.string(),
-    mode: z.enum(modes),
-    request: z.string(),
-    status: z.enum(runStatuses),
-    progress: z.number(),
-    result: z.string(),
-    error: z.string(),
-    createdBy: z.string(),
-    startedAt: z.string(),
-    finishedAt: z.string().nullable(),
-    version: z.string(),
-  }),
+  row: runRow.extend({ finishedAt: z.string().nullable(), version: z.string() }),
 });
