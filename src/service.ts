@@ -28,9 +28,10 @@ import { openStripe } from './stripe/runtime.js';
 import { AdjustmentStore } from './adjustments/store.js';
 import { ReplayRunner } from './replay/replay.js';
 import { Reconciler, type ReconRun } from './reconcile/reconcile.js';
-import { UnknownTenantError, type TenantContextOf } from './tenants/context.js';
+import type { TenantContextOf } from './tenants/context.js';
 import { TenantStore } from './tenants/store.js';
 import { toClickHouseTime } from './storage/time.js';
+import { insertHeartbeat } from './storage/queries/ops.js';
 
 export type RunningService = {
   url: string;
@@ -83,11 +84,7 @@ export async function startService(
     const ledger = new PushLedger(storage.jobs);
     // One limiter for every Stripe call of the process: pushes and reconciliation reads share the account's rate.
     const limiter = new StripeLimiter(config.stripe.maxRps, config.stripe.maxInFlight);
-    const tenantOf: TenantContextOf = async (id) => {
-      const tenant = await tenants.get(id);
-      if (!tenant) throw new UnknownTenantError(id);
-      return { id, timeZone: tenant.timezone, stripeAccount: tenant.stripe_account || undefined };
-    };
+    const tenantOf: TenantContextOf = (id) => tenants.context(id);
     const engine = new PushEngine({
       ledger,
       gateway: stripe.gateway,
@@ -99,11 +96,7 @@ export async function startService(
     });
     const worker = `${os.hostname()}:${process.pid}`;
     const heartbeat = (job: string) => async (ok: boolean) => {
-      await storage.jobs.insert({
-        table: 'worker_heartbeats',
-        values: [{ job, worker, last_run_at: toClickHouseTime(Date.now()), ok: ok ? 1 : 0 }],
-        format: 'JSONEachRow',
-      });
+      await insertHeartbeat(storage.jobs, [{ job, worker, lastRunAt: toClickHouseTime(Date.now()), ok: ok ? 1 : 0 }]);
     };
     // Scheduled: every tenant, one at a time; POST /v1/push/run: one tenant.
     const pushJob = new PeriodicJob<CycleResult[]>(

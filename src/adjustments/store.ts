@@ -1,34 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { z } from 'zod';
-import { loadSql } from '../storage/sql.js';
+import {
+  insertAdjustment,
+  listAdjustments,
+  type Adjustment,
+  type AdjustmentReason,
+  type AdjustmentStatus,
+} from '../storage/queries/adjustments.js';
 import { nextVersion } from '../storage/version.js';
 import { toClickHouseTime } from '../storage/time.js';
 
-export const adjustmentReasons = ['backfill', 'correction', 'duplicate', 'reconciliation', 'credit', 'manual'] as const;
-export type AdjustmentReason = (typeof adjustmentReasons)[number];
-export const adjustmentStatuses = ['pending', 'approved', 'reverted'] as const;
-export type AdjustmentStatus = (typeof adjustmentStatuses)[number];
-
-export const adjustment = z.object({
-  id: z.string(),
-  tenantId: z.string(),
-  metric: z.string(),
-  customerRef: z.string(),
-  period: z.string(),
-  delta: z.string(),
-  reason: z.enum(adjustmentReasons),
-  note: z.string(),
-  status: z.enum(adjustmentStatuses),
-  revertsId: z.string(),
-  createdBy: z.string(),
-  createdAt: z.string(),
-  approvedBy: z.string(),
-  approvedAt: z.string(),
-  updatedBy: z.string(),
-  updatedAt: z.string(),
-});
-export type Adjustment = z.infer<typeof adjustment>;
+export type { Adjustment, AdjustmentReason, AdjustmentStatus };
 
 export type AdjustmentFilter = Partial<Pick<Adjustment, 'id' | 'metric' | 'customerRef' | 'period' | 'status' | 'reason'>> & {
   tenantId: string | null;
@@ -45,21 +27,16 @@ export class AdjustmentStore {
   constructor(private readonly client: ClickHouseClient) {}
 
   async list(f: AdjustmentFilter): Promise<Adjustment[]> {
-    const rs = await this.client.query({
-      query: loadSql('adjustments/list_adjustments'),
-      query_params: {
-        tenantId: f.tenantId ?? '',
-        id: f.id ?? '',
-        metric: f.metric ?? '',
-        customerRef: f.customerRef ?? '',
-        period: f.period ?? '',
-        status: f.status ?? '',
-        reason: f.reason ?? '',
-        limit: f.limit ?? 1000,
-      },
-      format: 'JSONEachRow',
+    return listAdjustments(this.client, {
+      tenantId: f.tenantId ?? '',
+      id: f.id ?? '',
+      metric: f.metric ?? '',
+      customerRef: f.customerRef ?? '',
+      period: f.period ?? '',
+      status: f.status ?? '',
+      reason: f.reason ?? '',
+      limit: f.limit ?? 1000,
     });
-    return z.array(adjustment).parse(await rs.json());
   }
 
   async get(tenantId: string | null, id: string): Promise<Adjustment | undefined> {
@@ -109,30 +86,14 @@ export class AdjustmentStore {
   }
 
   private async save(a: Adjustment): Promise<void> {
-    await this.client.insert({
-      table: 'adjustments',
-      values: [
-        {
-          id: a.id,
-          tenant_id: a.tenantId,
-          metric: a.metric,
-          customer_ref: a.customerRef,
-          period: a.period,
-          delta: a.delta,
-          reason: a.reason,
-          note: a.note,
-          status: a.status,
-          reverts_id: a.revertsId,
-          created_by: a.createdBy,
-          created_at: toClickHouseTime(a.createdAt),
-          approved_by: a.approvedBy,
-          approved_at: a.approvedAt ? toClickHouseTime(a.approvedAt) : null,
-          updated_by: a.updatedBy,
-          updated_at: toClickHouseTime(a.updatedAt),
-          version: nextVersion(),
-        },
-      ],
-      format: 'JSONEachRow',
-    });
+    await insertAdjustment(this.client, [
+      {
+        ...a,
+        createdAt: toClickHouseTime(a.createdAt),
+        approvedAt: a.approvedAt ? toClickHouseTime(a.approvedAt) : null,
+        updatedAt: toClickHouseTime(a.updatedAt),
+        version: nextVersion(),
+      },
+    ]);
   }
 }

@@ -1,3 +1,5 @@
+import { isClickHouseError, isStorageUnavailable, StorageUnavailableError } from '../storage/errors.js';
+
 /**
  * What can go wrong with an analyst's query, as the API reports it. `sql_refused`: the statement would write, change a
  * setting or reach outside the database; `sql_error`: ClickHouse could not run it (syntax, unknown table or column,
@@ -12,17 +14,6 @@ export class AnalystSqlError extends Error {
   ) {
     super(message);
   }
-}
-
-/** ClickHouse failed for reasons of its own (network, cluster, overload): the service, not the analyst, should retry. */
-export class AnalystStorageError extends Error {}
-
-type ClickHouseLike = { code: string; type?: string | undefined; message: string };
-
-/** Errors from @clickhouse/client (HTTP or the embedded engine): a numeric `code` and usually a `type`. */
-export function isClickHouseError(err: unknown): err is ClickHouseLike {
-  const e = err as { code?: unknown; message?: unknown };
-  return typeof e?.message === 'string' && typeof e.code === 'string' && /^\d+$/.test(e.code);
 }
 
 const refused = new Set(['READONLY', 'ACCESS_DENIED', 'SETTING_CONSTRAINT_VIOLATION', 'QUERY_IS_PROHIBITED', 'FUNCTION_NOT_ALLOWED']);
@@ -40,20 +31,6 @@ const limits = new Set([
   'QUERY_WAS_CANCELLED',
 ]);
 const limitCodes = new Set(['159', '396', '158', '307', '241', '160', '131', '128', '161', '394']);
-/** Trouble on the ClickHouse side, not in the analyst's query. */
-const unavailable = new Set([
-  'TOO_MANY_SIMULTANEOUS_QUERIES',
-  'NETWORK_ERROR',
-  'SOCKET_TIMEOUT',
-  'ALL_CONNECTION_TRIES_FAILED',
-  'KEEPER_EXCEPTION',
-  'AUTHENTICATION_FAILED',
-  'REQUIRED_PASSWORD',
-  'UNKNOWN_USER',
-  'TABLE_IS_READ_ONLY',
-]);
-const unavailableCodes = new Set(['202', '210', '209', '279', '999', '516', '194', '192', '242']);
-
 /** ClickHouse's own message without what is not the analyst's business: user name prefixes, versions, stack traces. */
 export function cleanMessage(message: string): string {
   return message
@@ -65,9 +42,10 @@ export function cleanMessage(message: string): string {
 }
 
 /** Maps an error of the analyst connection to what the API answers; anything else is the storage's trouble. */
-export function classifyError(err: unknown): AnalystSqlError | AnalystStorageError {
-  if (err instanceof AnalystSqlError || err instanceof AnalystStorageError) return err;
-  if (!isClickHouseError(err)) return new AnalystStorageError((err as Error)?.message ?? String(err));
+export function classifyError(err: unknown): AnalystSqlError | StorageUnavailableError {
+  if (err instanceof AnalystSqlError || err instanceof StorageUnavailableError) return err;
+  // Not from ClickHouse (a socket, a closed connection): the storage's trouble, not the analyst's query.
+  if (!isClickHouseError(err)) return new StorageUnavailableError((err as Error)?.message ?? String(err));
   const type = err.type ?? '';
   const message = cleanMessage(err.message);
   if (refused.has(type) || refusedCodes.has(err.code)) {
@@ -79,6 +57,6 @@ export function classifyError(err: unknown): AnalystSqlError | AnalystStorageErr
   if (limits.has(type) || limitCodes.has(err.code)) {
     return new AnalystSqlError('sql_limit', `the query hit a limit for analyst SQL: ${message}`);
   }
-  if (unavailable.has(type) || unavailableCodes.has(err.code)) return new AnalystStorageError(`${type || err.code}: ${message}`);
+  if (isStorageUnavailable(err)) return new StorageUnavailableError(`${type || err.code}: ${message}`);
   return new AnalystSqlError('sql_error', message || `ClickHouse error ${err.code}`);
 }

@@ -1,7 +1,8 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.js';
-import { AnalystSqlError, AnalystStorageError, classifyError, cleanMessage } from './errors.js';
+import { AnalystSqlError, classifyError, cleanMessage } from './errors.js';
+import { StorageUnavailableError } from '../storage/errors.js';
 import { AstDumpError, readAstDump, walk } from './ast.js';
 import { checkStatement, statementKind } from './guard.js';
 import { buildPolicy } from './policy.js';
@@ -116,9 +117,9 @@ describe('classifyError', () => {
   });
 
   it('leaves ClickHouse trouble and non-ClickHouse failures to the service (503)', () => {
-    expect(classifyError(chError('202', 'TOO_MANY_SIMULTANEOUS_QUERIES', 'too many'))).toBeInstanceOf(AnalystStorageError);
-    expect(classifyError(chError('516', 'AUTHENTICATION_FAILED', 'bad password'))).toBeInstanceOf(AnalystStorageError);
-    expect(classifyError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBeInstanceOf(AnalystStorageError);
+    expect(classifyError(chError('202', 'TOO_MANY_SIMULTANEOUS_QUERIES', 'too many'))).toBeInstanceOf(StorageUnavailableError);
+    expect(classifyError(chError('516', 'AUTHENTICATION_FAILED', 'bad password'))).toBeInstanceOf(StorageUnavailableError);
+    expect(classifyError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBeInstanceOf(StorageUnavailableError);
   });
 
   it('keeps only ClickHouse message text an analyst needs', () => {

@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { AstDumpError, readAstDump, type AstNode } from './ast.js';
-import { AnalystSqlError, classifyError, cleanMessage, isClickHouseError } from './errors.js';
+import { AnalystSqlError, classifyError, cleanMessage } from './errors.js';
+import { isClickHouseError } from '../storage/errors.js';
 import { checkStatement, statementKind } from './guard.js';
 import { loadAnalystPolicy, type AnalystPolicy } from './policy.js';
 

@@ -217,7 +217,7 @@ describe('push_history and drift_latest', () => {
         local_total: i.local,
         stripe_total: i.stripe,
         pushed_total: String(i.pushed),
-        diff_abs: i.diff_abs,
+        diff_abs: i.diffAbs,
       }))
       .sort((a: any, b: any) => `${a.metric} ${a.customer_ref} ${a.period}`.localeCompare(`${b.metric} ${b.customer_ref} ${b.period}`));
     expect(latest.map(({ causes, ...rest }) => rest)).toEqual(fromRun);

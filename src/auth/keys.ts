@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { loadSql } from '../storage/sql.js';
+import { insertApiKey, listApiKeys, type ApiKeyRecord } from '../storage/queries/api-keys.js';
 import { toClickHouseTime } from '../storage/time.js';
 
 export const scopes = ['ingest', 'read', 'admin', 'sql'] as const;
@@ -9,17 +9,7 @@ export type Scope = (typeof scopes)[number];
 /** Who is calling. `tenantId` null with `root` is the service admin key; null without it, an analyst `sql` key. */
 export type Principal = { keyId: string; tenantId: string | null; scopes: ReadonlySet<Scope>; root: boolean };
 
-export type ApiKeyRecord = {
-  id: string;
-  tenant_id: string;
-  key_hash: string;
-  key_prefix: string;
-  name: string;
-  scopes: Scope[];
-  created_by: string;
-  created_at: string;
-  revoked_at: string;
-};
+export type { ApiKeyRecord };
 
 export const hashKey = (key: string) => createHash('sha256').update(key).digest('hex');
 
@@ -55,31 +45,19 @@ export class ApiKeyStore {
     const now = Date.now();
     if (now - this.loadedAt > this.ttlMs || (!this.byHash.has(hash) && now - this.loadedAt > 1000)) await this.reload();
     const record = this.byHash.get(hash);
-    if (!record || record.revoked_at) return undefined;
-    return { keyId: record.id, tenantId: record.tenant_id || null, scopes: new Set(record.scopes), root: false };
+    if (!record || record.revokedAt) return undefined;
+    return { keyId: record.id, tenantId: record.tenantId || null, scopes: new Set(record.scopes as Scope[]), root: false };
   }
 
   async list(tenantId: string | null): Promise<ApiKeyRecord[]> {
-    const rs = await this.client.query({
-      query: loadSql('api_keys/list_keys'),
-      query_params: { tenantId: tenantId ?? '' },
-      format: 'JSONEachRow',
-    });
-    return rs.json<ApiKeyRecord>();
+    return listApiKeys(this.client, { tenantId: tenantId ?? '' });
   }
 
   async create(input: { tenantId: string | null; scopes: Scope[]; name: string; createdBy: string }) {
     const { id, key } = generateKey();
-    const record = {
-      id,
-      tenant_id: input.tenantId ?? '',
-      key_hash: hashKey(key),
-      key_prefix: key.slice(0, 7),
-      name: input.name,
-      scopes: input.scopes,
-      created_by: input.createdBy,
-    };
-    await this.client.insert({ table: 'api_keys', values: [record], format: 'JSONEachRow' });
+    await insertApiKey(this.client, [
+      { id, tenantId: input.tenantId ?? '', keyHash: hashKey(key), keyPrefix: key.slice(0, 7), name: input.name, scopes: input.scopes, createdBy: input.createdBy },
+    ]);
     await this.reload();
     return { id, key };
   }
@@ -90,12 +68,7 @@ export class ApiKeyStore {
 
   async revoke(record: ApiKeyRecord): Promise<void> {
     const now = toClickHouseTime(Date.now());
-    const { revoked_at: _, created_at, ...rest } = record;
-    await this.client.insert({
-      table: 'api_keys',
-      values: [{ ...rest, created_at, revoked_at: now, updated_at: now }],
-      format: 'JSONEachRow',
-    });
+    await insertApiKey(this.client, [{ ...record, revokedAt: now, updatedAt: now }]);
     await this.reload();
   }
 
@@ -103,7 +76,7 @@ export class ApiKeyStore {
     this.loading ??= (async () => {
       try {
         const records = await this.list(null);
-        this.byHash = new Map(records.map((r) => [r.key_hash, r]));
+        this.byHash = new Map(records.map((r) => [r.keyHash, r]));
         this.loadedAt = Date.now();
       } finally {
         this.loading = undefined;

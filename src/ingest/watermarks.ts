@@ -1,5 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { loadSql } from '../storage/sql.js';
+import { insertWatermarks, lookupWatermarks } from '../storage/queries/ingest.js';
 import type { EventRow } from './event.js';
 import { toClickHouseTime } from '../storage/time.js';
 
@@ -37,13 +37,8 @@ export class Watermarks {
     for (const [tenantId, keys] of missing) {
       const all = [...keys];
       for (let i = 0; i < all.length; i += 5000) {
-        const rs = await this.reader.query({
-          query: loadSql('ingest/lookup_watermarks'),
-          query_params: { tenantId, keys: all.slice(i, i + 5000) },
-          format: 'JSONEachRow',
-        });
-        for (const w of await rs.json<{ metric: string; customer_ref: string; watermark: string | number }>()) {
-          this.raise(key(tenantId, w.metric, w.customer_ref), Number(w.watermark));
+        for (const w of await lookupWatermarks(this.reader, { tenantId, keys: all.slice(i, i + 5000) })) {
+          this.raise(key(tenantId, w.metric, w.customerRef), w.watermark);
         }
       }
       // Counters with no stored watermark start with none: their first event is never late.
@@ -78,12 +73,12 @@ export class Watermarks {
     this.staged.clear();
     if (this.dirty.size === 0 || (!force && Date.now() - this.storedAt < 1000)) return;
     const values = [...this.dirty].map(([id, ms]) => {
-      const [tenant_id, metric, customer_ref] = id.split('\u0000');
-      return { tenant_id, metric, customer_ref, watermark: toClickHouseTime(ms) };
+      const [tenantId = '', metric = '', customerRef = ''] = id.split('\u0000');
+      return { tenantId, metric, customerRef, watermark: toClickHouseTime(ms) };
     });
     this.dirty.clear();
     this.storedAt = Date.now();
-    await this.writer.insert({ table: 'watermarks', values, format: 'JSONEachRow' });
+    await insertWatermarks(this.writer, values);
   }
 
   /** After a failed INSERT: its moves never happened. */

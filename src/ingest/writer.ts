@@ -4,6 +4,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
 import { withRetries, type RetryPolicy } from '../ops/retry.js';
+import { StorageUnavailableError } from '../storage/errors.js';
 import { loadSql } from '../storage/sql.js';
 import type { EventRow } from './event.js';
 import type { KeyIndex } from './dedupe/key-index.js';
@@ -27,8 +28,6 @@ type InFlight = {
   insert: Promise<void>;
   done: () => void;
 };
-
-export class StorageUnavailableError extends Error {}
 
 /** The engine refused a request's rows as bad data (they passed validation): nothing from that request was stored. */
 export class IngestDataError extends Error {}
@@ -415,7 +414,8 @@ export class IngestWriter {
       // Chunked so a server's URL-borne query parameters stay well under its 1 MiB URI limit.
       for (let i = 0; i < all.length; i += 10_000) {
         const chunk = all.slice(i, i + 10_000);
-        // Keys travel as one newline-joined parameter: cheaper to parse than an array literal of thousands.
+        // Keys travel as one newline-joined parameter: cheaper to parse than an array literal of thousands. Read as
+        // tuples outside the data-access layer: a zod parse of every key of every group would cost ingest CPU.
         const rs = await this.lookupClient.query({
           query: loadSql('ingest/lookup_keys'),
           query_params: {
@@ -438,6 +438,7 @@ export class IngestWriter {
    * The token is ours (a UUID), and it sits in the statement's SETTINGS clause: per-call settings would outlive
    * the call on an embedded connection. The two counter views are fed in parallel.
    */
+  // Outside the data-access layer: the body is built as text once, and a per-row parse would cost ingest CPU.
   private async insert(rows: EventRow[]): Promise<void> {
     const token = randomUUID();
     const statement =

@@ -1,7 +1,8 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Gauge, type Registry } from 'prom-client';
 import { migrationStatus } from '../storage/migrations.js';
-import { loadSql } from '../storage/sql.js';
+import { StorageUnavailableError } from '../storage/errors.js';
+import { latestHeartbeats, ping } from '../storage/queries/ops.js';
 
 export type CheckResult = { status: 'pass' | 'warn' | 'fail'; detail?: string; ms?: number };
 export type Readiness = { status: 'healthy' | 'degraded' | 'unhealthy'; checks: Record<string, CheckResult> };
@@ -15,8 +16,7 @@ export function storageCheck(client: ClickHouseClient): Check {
     critical: true,
     async run() {
       const started = performance.now();
-      const rs = await client.query({ query: 'SELECT 1 AS ok SETTINGS max_execution_time = 2', format: 'JSONEachRow' });
-      await rs.json();
+      await ping(client, {});
       return { status: 'pass', ms: Math.round(performance.now() - started) };
     },
   };
@@ -54,16 +54,15 @@ export function workersCheck(client: ClickHouseClient, jobs: Array<{ name: strin
     name: 'workers',
     critical: false,
     async run() {
-      const rs = await client.query({ query: loadSql('ops/latest_heartbeats'), format: 'JSONEachRow' });
-      const beats = new Map((await rs.json<{ job: string; ageMs: string | number; ok: number }>()).map((b) => [b.job, b]));
+      const beats = new Map((await latestHeartbeats(client, {})).map((b) => [b.job, b]));
       const problems: string[] = [];
       for (const job of jobs) {
         const limitMs = Math.max(3 * job.intervalMs, 60_000);
         const beat = beats.get(job.name);
         if (!beat) {
           if (Date.now() - startedAt > limitMs) problems.push(`no ${job.name} run recorded: is a workers process running?`);
-        } else if (Number(beat.ageMs) > limitMs) {
-          problems.push(`last ${job.name} run ${Math.round(Number(beat.ageMs) / 1000)} s ago`);
+        } else if (beat.ageMs > limitMs) {
+          problems.push(`last ${job.name} run ${Math.round(beat.ageMs / 1000)} s ago`);
         } else if (!beat.ok) {
           problems.push(`last ${job.name} run failed`);
         }
@@ -85,7 +84,9 @@ export async function readiness(checks: Check[], timeoutMs = 3000): Promise<Read
           new Promise<CheckResult>((resolve) => setTimeout(() => resolve({ status: 'fail', detail: 'timed out' }), timeoutMs).unref()),
         ]);
       } catch (err) {
-        r = { status: 'fail', detail: (err as Error).message.split('\n')[0] };
+        // An operator reading readiness wants the engine's own first line, not the retry advice given to clients.
+        const cause = err instanceof StorageUnavailableError && err.cause instanceof Error ? err.cause : (err as Error);
+        r = { status: 'fail', detail: cause.message.split('\n')[0] };
       }
       results[c.name] = r;
       if (r.status === 'fail' && c.critical) status = 'unhealthy';

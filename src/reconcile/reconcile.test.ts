@@ -38,12 +38,12 @@ describe('reconciliation, the runbook examples', () => {
     expect(late.results[0].lateness).toBe('late');
     await push('r1');
     expect(stripeTotal('a')).toBe(1200);
-    expect((await run('r1')).items[0]).toMatchObject({ status: 'ok', local: '1200', stripe: '1200', diff_abs: '0', diff_pct: 0 });
+    expect((await run('r1')).items[0]).toMatchObject({ status: 'ok', local: '1200', stripe: '1200', diffAbs: '0', diffPct: 0 });
 
     await stripeSideEvent('a', 3); // 3 / 1200 = 0.25%
     const r = await run('r1');
-    expect(r.items[0]).toMatchObject({ status: 'aligned', local: '1200', stripe: '1203', pushed: 1200, diff_abs: '-3' });
-    expect(r.items[0].diff_pct).toBeCloseTo(0.0025, 6);
+    expect(r.items[0]).toMatchObject({ status: 'aligned', local: '1200', stripe: '1203', pushed: 1200, diffAbs: '-3' });
+    expect(r.items[0].diffPct).toBeCloseTo(0.0025, 6);
     expect(r.items[0].causes).toContainEqual({ cause: 'stripe_differs_from_pushed', stripe: '1203', pushed: 1200 });
     const adj = await svc.request('GET', `/v1/adjustments/${r.items[0].adjustmentId}`);
     expect(adj.body).toMatchObject({ reason: 'reconciliation', status: 'approved', delta: '3', createdBy: 'reconciliation' });
@@ -70,8 +70,8 @@ describe('reconciliation, the runbook examples', () => {
     await push('r2');
     await stripeSideEvent('a', 40); // 4%
     const r = await run('r2');
-    expect(r.items[0]).toMatchObject({ status: 'drift', stripe: '1040', pushed: 1000, diff_abs: '-40' });
-    expect(r.items[0].diff_pct).toBeCloseTo(0.04, 6);
+    expect(r.items[0]).toMatchObject({ status: 'drift', stripe: '1040', pushed: 1000, diffAbs: '-40' });
+    expect(r.items[0].diffPct).toBeCloseTo(0.04, 6);
     const pending = (await svc.request('GET', '/v1/adjustments?tenantId=r2&status=pending&reason=reconciliation')).body.adjustments;
     expect(pending).toHaveLength(1);
     expect(pending[0]).toMatchObject({ id: r.items[0].adjustmentId, delta: '40' });

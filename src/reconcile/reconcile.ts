@@ -1,11 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { z } from 'zod';
-import { chInt } from '../storage/schema.js';
 import { approve, type AdjustmentDeps } from '../adjustments/lifecycle.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
-import { loadSql } from '../storage/sql.js';
+import {
+  compareItems,
+  getReconRun,
+  insertReconReports,
+  insertReconRun,
+  insertStripeTotals,
+  itemsToRead,
+  latestReconRun,
+  reconRunItems,
+  reconStatuses,
+  type Compared,
+  type ReconStatus,
+} from '../storage/queries/reconcile.js';
 import { nextVersion } from '../storage/version.js';
 import { withRetries } from '../ops/retry.js';
 import { failureOf, stripeRetry, stripeRetryable } from '../stripe/errors.js';
@@ -15,32 +25,7 @@ import type { TenantContext, TenantContextOf } from '../tenants/context.js';
 import { periodBounds, periodOf } from '../time/period.js';
 import { toClickHouseTime } from '../storage/time.js';
 
-export const reconStatuses = ['ok', 'aligned', 'drift', 'unmapped', 'unpushable'] as const;
-export type ReconStatus = (typeof reconStatuses)[number];
-
-const nullableText = z.string().nullable();
-const compared = z.object({
-  metric: z.string(),
-  customerRef: z.string(),
-  stripeCustomerId: z.string(),
-  period: z.string(),
-  local: z.string(),
-  stripe: nullableText,
-  pushed: chInt,
-  pending: chInt,
-  diffAbs: nullableText,
-  diffPct: z.number().nullable(),
-  status: z.enum(reconStatuses),
-  inFlight: chInt.transform(Boolean),
-  pushFailed: chInt.transform(Boolean),
-  pushError: z.string(),
-  lateEvents: chInt,
-  lateQuantity: z.string(),
-  duplicatesRemovedByReplay: chInt,
-  adjustments: chInt,
-  adjustmentsTotal: z.string(),
-});
-type Compared = z.infer<typeof compared>;
+export { reconStatuses, type ReconStatus };
 
 export type Cause =
   | { cause: 'unpushed_delta'; units: number }
@@ -59,8 +44,8 @@ export type ReconItem = {
   stripe: string | null;
   pushed: number;
   pending: number;
-  diff_abs: string | null;
-  diff_pct: number | null;
+  diffAbs: string | null;
+  diffPct: number | null;
   status: ReconStatus;
   inFlight: boolean;
   lateEventsBeyondWindow: { count: number; quantity: string };
@@ -82,37 +67,6 @@ export type ReconRun = {
   finishedAt: string | null;
   items: ReconItem[];
 };
-
-const runRow = z.object({
-  id: z.string(),
-  tenantId: z.string(),
-  metric: z.string(),
-  trigger: z.enum(['schedule', 'api', 'summary']),
-  status: z.enum(['running', 'succeeded', 'failed']),
-  periods: z.array(z.string()),
-  counts: z.string(),
-  error: z.string(),
-  startedAt: z.string(),
-  finishedAt: z.string(),
-});
-
-const reportRow = z.object({
-  metric: z.string(),
-  customerRef: z.string(),
-  stripeCustomer: z.string(),
-  period: z.string(),
-  local: z.string(),
-  stripe: nullableText,
-  pushed: chInt,
-  pending: chInt,
-  diff_abs: nullableText,
-  diff_pct: z.number().nullable(),
-  status: z.enum(reconStatuses),
-  lateCount: chInt,
-  lateQuantity: z.string(),
-  causes: z.string(),
-  adjustmentId: z.string(),
-});
 
 export type ReconOptions = { epsilon: number; settleMs: number };
 
@@ -225,20 +179,16 @@ export class Reconciler {
   }
 
   async getRun(tenantId: string | null, id: string): Promise<ReconRun | undefined> {
-    const rs = await this.client.query({ query: loadSql('reconcile/get_run'), query_params: { id, tenantId: tenantId ?? '' }, format: 'JSONEachRow' });
-    const [row] = z.array(runRow).parse(await rs.json());
+    const [row] = await getReconRun(this.client, { id, tenantId: tenantId ?? '' });
     if (!row) return undefined;
-    const items = await this.client.query({ query: loadSql('reconcile/run_items'), query_params: { id, tenantId: row.tenantId }, format: 'JSONEachRow' });
+    const items = await reconRunItems(this.client, { id, tenantId: row.tenantId });
     return {
       ...row,
       metric: row.metric || null,
       counts: row.counts ? (JSON.parse(row.counts) as ReconRun['counts']) : {},
       error: row.error || null,
       finishedAt: row.finishedAt || null,
-      items: z
-        .array(reportRow)
-        .parse(await items.json())
-        .map(({ lateCount, lateQuantity, causes, ...i }) => ({
+      items: items.map(({ lateCount, lateQuantity, causes, ...i }) => ({
           ...i,
           stripeCustomer: i.stripeCustomer || null,
           adjustmentId: i.adjustmentId || null,
@@ -250,18 +200,12 @@ export class Reconciler {
   }
 
   private async latestRun(tenantId: string): Promise<{ id: string; finishedAt: string } | undefined> {
-    const rs = await this.client.query({ query: loadSql('reconcile/latest_run'), query_params: { tenantId }, format: 'JSONEachRow' });
-    return (await rs.json<{ id: string; finishedAt: string }>())[0];
+    return (await latestReconRun(this.client, { tenantId }))[0];
   }
 
   /** Stripe's total per mapped item, stored under the run. A failed read fails the run: no decision on half a picture. */
   private async readStripe(run: ReconRun, tenant: TenantContext): Promise<void> {
-    const rs = await this.client.query({
-      query: loadSql('reconcile/items'),
-      query_params: { tenantId: run.tenantId, metric: run.metric ?? '', periods: run.periods },
-      format: 'JSONEachRow',
-    });
-    const items = await rs.json<{ metric: string; customerRef: string; period: string; meterId: string; stripeCustomerId: string }>();
+    const items = await itemsToRead(this.client, { tenantId: run.tenantId, metric: run.metric ?? '', periods: run.periods });
     const now = Date.now();
     const rows = await Promise.all(
       items.map(async (i) => {
@@ -272,18 +216,18 @@ export class Reconciler {
           ),
         );
         return {
-          run_id: run.id,
-          tenant_id: run.tenantId,
+          runId: run.id,
+          tenantId: run.tenantId,
           metric: i.metric,
-          customer_ref: i.customerRef,
+          customerRef: i.customerRef,
           period: i.period,
-          meter_id: i.meterId,
-          stripe_customer_id: i.stripeCustomerId,
-          stripe_total: String(total),
+          meterId: i.meterId,
+          stripeCustomerId: i.stripeCustomerId,
+          stripeTotal: String(total),
         };
       }),
     );
-    if (rows.length > 0) await this.client.insert({ table: 'stripe_reported_totals', values: rows, format: 'JSONEachRow' });
+    await insertStripeTotals(this.client, rows);
   }
 
   /** Stripe reads under `stripeRetry`; a read that still fails fails the run. */
@@ -306,21 +250,16 @@ export class Reconciler {
     // Periods whose meter events Stripe no longer takes, by the push's own rule.
     const now = Date.now();
     const unpushablePeriods = periods.filter((_, i) => meterEventTimestamp(bounds[i]!, now) === null);
-    const rs = await this.client.query({
-      query: loadSql('reconcile/compare'),
-      query_params: {
-        tenantId,
-        metric: metric ?? '',
-        periods,
-        runId,
-        since: toClickHouseTime(since),
-        epsilon: this.opts.epsilon,
-        settleSeconds: Math.round(this.opts.settleMs / 1000),
-        unpushablePeriods,
-      },
-      format: 'JSONEachRow',
+    return compareItems(this.client, {
+      tenantId,
+      metric: metric ?? '',
+      periods,
+      runId,
+      since: toClickHouseTime(since),
+      epsilon: this.opts.epsilon,
+      settleSeconds: Math.round(this.opts.settleMs / 1000),
+      unpushablePeriods,
     });
-    return z.array(compared).parse(await rs.json());
   }
 
   private item(r: Compared, adjustmentId: string | null): ReconItem {
@@ -342,8 +281,8 @@ export class Reconciler {
       stripe: r.stripe,
       pushed: r.pushed,
       pending: r.pending,
-      diff_abs: r.diffAbs,
-      diff_pct: r.diffPct,
+      diffAbs: r.diffAbs,
+      diffPct: r.diffPct,
       status: r.status,
       inFlight: r.inFlight,
       lateEventsBeyondWindow: { count: r.lateEvents, quantity: r.lateQuantity },
@@ -385,11 +324,11 @@ export class Reconciler {
     if (run.metric !== null) return; // a partial run does not decide which items left the window
     const current = new Map<string, Record<string, string>>();
     for (const i of run.items) {
-      if (i.diff_pct === null || i.diff_abs === null) continue;
+      if (i.diffPct === null || i.diffAbs === null) continue;
       const labels = { tenant: run.tenantId, metric: i.metric, customer: i.customerRef, period: i.period };
       current.set(JSON.stringify(labels), labels);
-      this.metrics.reconDiffPct.set(labels, i.diff_pct);
-      this.metrics.reconDiffAbs.set(labels, Number(i.diff_abs));
+      this.metrics.reconDiffPct.set(labels, i.diffPct);
+      this.metrics.reconDiffAbs.set(labels, Number(i.diffAbs));
     }
     for (const [k, labels] of this.gaugeLabels.get(run.tenantId) ?? []) {
       if (!current.has(k)) {
@@ -407,52 +346,46 @@ export class Reconciler {
   }
 
   private async saveRun(run: ReconRun): Promise<void> {
-    await this.client.insert({
-      table: 'reconciliation_runs',
-      values: [
-        {
-          id: run.id,
-          tenant_id: run.tenantId,
-          metric: run.metric ?? '',
-          trigger: run.trigger,
-          status: run.status,
-          periods: run.periods,
-          items: run.items.length,
-          counts: JSON.stringify(run.counts),
-          error: run.error ?? '',
-          started_at: toClickHouseTime(run.startedAt),
-          finished_at: run.finishedAt ? toClickHouseTime(run.finishedAt) : null,
-          version: nextVersion(),
-        },
-      ],
-      format: 'JSONEachRow',
-    });
+    await insertReconRun(this.client, [
+      {
+        id: run.id,
+        tenantId: run.tenantId,
+        metric: run.metric ?? '',
+        trigger: run.trigger,
+        status: run.status,
+        periods: run.periods,
+        items: run.items.length,
+        counts: JSON.stringify(run.counts),
+        error: run.error ?? '',
+        startedAt: toClickHouseTime(run.startedAt),
+        finishedAt: run.finishedAt ? toClickHouseTime(run.finishedAt) : null,
+        version: nextVersion(),
+      },
+    ]);
   }
 
   private async saveReports(run: ReconRun): Promise<void> {
-    if (run.items.length === 0) return;
-    await this.client.insert({
-      table: 'reconciliation_reports',
-      values: run.items.map((i) => ({
-        run_id: run.id,
-        tenant_id: run.tenantId,
+    await insertReconReports(
+      this.client,
+      run.items.map((i) => ({
+        runId: run.id,
+        tenantId: run.tenantId,
         metric: i.metric,
-        customer_ref: i.customerRef,
-        stripe_customer_id: i.stripeCustomer ?? '',
+        customerRef: i.customerRef,
+        stripeCustomerId: i.stripeCustomer ?? '',
         period: i.period,
-        local_total: i.local,
-        stripe_total: i.stripe,
-        pushed_total: i.pushed,
+        localTotal: i.local,
+        stripeTotal: i.stripe,
+        pushedTotal: i.pushed,
         pending: i.pending,
-        diff_abs: i.diff_abs,
-        diff_pct: i.diff_pct,
+        diffAbs: i.diffAbs,
+        diffPct: i.diffPct,
         status: i.status,
-        late_events: i.lateEventsBeyondWindow.count,
-        late_quantity: i.lateEventsBeyondWindow.quantity,
+        lateEvents: i.lateEventsBeyondWindow.count,
+        lateQuantity: i.lateEventsBeyondWindow.quantity,
         causes: JSON.stringify(i.causes),
-        adjustment_id: i.adjustmentId ?? '',
+        adjustmentId: i.adjustmentId ?? '',
       })),
-      format: 'JSONEachRow',
-    });
+    );
   }
 }

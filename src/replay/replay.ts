@@ -1,13 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { z } from 'zod';
-import { chInt } from '../storage/schema.js';
 import { fromScaled, toScaled } from '../counters/decimal.js';
 import type { IngestWriter } from '../ingest/writer.js';
 import { toClickHouseTime } from '../storage/time.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
-import { loadSql } from '../storage/sql.js';
+import {
+  dropCells,
+  getReplayRun,
+  insertReplayRun,
+  knownMetrics,
+  markReplayed,
+  replayItems,
+  runningReplayRuns,
+  stageCells,
+  writeCorrections,
+  type DiffItem,
+  type ReplayRunRow,
+} from '../storage/queries/replay.js';
 import { nextVersion } from '../storage/version.js';
 import { chunks, type ReplayWindow } from './window.js';
 
@@ -20,27 +30,6 @@ export type ReplayRequest = {
   until: string;
   mode: ReplayMode;
 };
-
-/**
- * One (metric, customer, period) of a diffed window (sql/replay/items.sql): the item's local total before and after,
- * what the replay changes and finds, and how many of its hour cells need a counter correction.
- */
-export const diffItem = z.object({
-  metric: z.string(),
-  customerRef: z.string(),
-  period: z.string(),
-  before: z.string(),
-  after: z.string(),
-  delta: z.string(),
-  eventsDelta: chInt,
-  eventsScanned: chInt,
-  lateEvents: chInt,
-  lateQuantity: z.string(),
-  duplicateEvents: chInt,
-  stripeDelta: chInt,
-  corrections: chInt,
-});
-type DiffItem = z.infer<typeof diffItem>;
 
 export type ReplayItem = {
   metric: string;
@@ -79,36 +68,21 @@ export type ReplayRun = {
   finishedAt: string | null;
 };
 
-const runRow = z.object({
-  id: z.string(),
-  tenant_id: z.string(),
-  mode: z.enum(['dry-run', 'apply']),
-  request: z.string(),
-  status: z.enum(['running', 'succeeded', 'failed', 'interrupted']),
-  progress: z.number(),
-  result: z.string(),
-  error: z.string(),
-  created_by: z.string(),
-  started_at: z.string(),
-  finished_at: z.string(),
-});
-
-const fromRow = (r: z.infer<typeof runRow>): ReplayRun => ({
+const fromRow = (r: ReplayRunRow): ReplayRun => ({
   id: r.id,
-  tenantId: r.tenant_id,
+  tenantId: r.tenantId,
   mode: r.mode,
   status: r.status,
   progress: r.progress,
   request: JSON.parse(r.request) as ReplayRun['request'],
   result: r.result ? (JSON.parse(r.result) as ReplayResult) : null,
   error: r.error || null,
-  createdBy: r.created_by,
-  startedAt: r.started_at,
-  finishedAt: r.finished_at || null,
+  createdBy: r.createdBy,
+  startedAt: r.startedAt,
+  finishedAt: r.finishedAt || null,
 });
 
-/** The parameters of every replay statement: the run (its cells), tenant, metrics, customers and hour-aligned window. */
-const windowParams = (replayId: string, req: ReplayRequest, startMs: number, endMs: number) => ({
+const windowOf = (replayId: string, req: ReplayRequest, startMs: number, endMs: number) => ({
   replayId,
   tenantId: req.tenantId,
   metrics: req.metrics,
@@ -153,8 +127,7 @@ export class ReplayRunner {
   ) {}
 
   async knownMetrics(tenantId: string): Promise<Set<string>> {
-    const rs = await this.records.query({ query: loadSql('replay/known_metrics'), query_params: { tenantId }, format: 'JSONEachRow' });
-    return new Set((await rs.json<{ metric: string }>()).map((r) => r.metric));
+    return new Set((await knownMetrics(this.records, { tenantId })).map((r) => r.metric));
   }
 
   /** Records the run and starts it; `done` settles when it finished (the run row has the outcome either way). */
@@ -201,11 +174,11 @@ export class ReplayRunner {
       const diffed: DiffItem[] = [];
       let correctionsWritten = 0;
       if (req.mode === 'dry-run') {
-        diffed.push(...(await this.withCells(windowParams(run.id, req, window.startMs, window.endMs), async (items) => items)));
+        diffed.push(...(await this.withCells(windowOf(run.id, req, window.startMs, window.endMs), async (items) => items)));
       } else {
         const parts = chunks(window.startMs, window.endMs, this.opts.chunkMs);
         for (const [i, [start, end]] of parts.entries()) {
-          const params = windowParams(run.id, req, start, end);
+          const params = windowOf(run.id, req, start, end);
           const written = await this.writer.exclusive(req.tenantId, () =>
             this.withCells(
               params,
@@ -214,13 +187,13 @@ export class ReplayRunner {
                 // Nothing is written before the run is on record as running.
                 await recorded;
                 const corrections = chunkItems.reduce((n, c) => n + c.corrections, 0);
-                if (corrections > 0) await this.client.command({ query: loadSql('replay/write_corrections'), query_params: params });
+                if (corrections > 0) await writeCorrections(this.client, params);
                 return corrections;
               },
               // Meanwhile, on the records connection: the window's late events, recorded as counted by this replay.
               async () => {
                 await recorded;
-                await this.records.command({ query: loadSql('replay/mark_replayed'), query_params: params });
+                await markReplayed(this.records, params);
               },
             ),
           );
@@ -258,45 +231,36 @@ export class ReplayRunner {
    * it finishes the other.
    */
   private async withCells<T>(
-    params: ReturnType<typeof windowParams>,
+    params: ReturnType<typeof windowOf>,
     use: (items: DiffItem[]) => Promise<T>,
     alongside?: () => Promise<void>,
   ): Promise<T> {
     let side: Promise<void> | undefined;
     try {
-      await this.client.command({ query: loadSql('replay/stage_cells'), query_params: params });
+      await stageCells(this.client, params);
       side = alongside?.();
       side?.catch(() => undefined);
-      const rs = await this.client.query({ query: loadSql('replay/items'), query_params: params, format: 'JSONEachRow' });
-      const out = await use(z.array(diffItem).parse(await rs.json()));
+      const out = await use(await replayItems(this.client, params));
       await side;
       return out;
     } finally {
       // Never return (and let the caller release the tenant's ingest) with a write still running.
       await side?.catch(() => undefined);
       // A failure here must not hide the replay's own outcome; the rows only take memory until a restart.
-      await this.client
-        .command({ query: loadSql('replay/drop_cells'), query_params: { replayId: params.replayId } })
-        .catch((err: unknown) => this.log.warn({ err, replayId: params.replayId }, 'deleting the replay cells failed'));
+      await dropCells(this.client, { replayId: params.replayId }).catch((err: unknown) => this.log.warn({ err, replayId: params.replayId }, 'deleting the replay cells failed'));
     }
   }
 
   async get(tenantId: string | null, id: string): Promise<ReplayRun | undefined> {
     const pending = this.unrecorded.get(id);
     if (pending) return tenantId === null || pending.tenantId === tenantId ? pending : undefined;
-    const rs = await this.records.query({
-      query: loadSql('replay/get_run'),
-      query_params: { id, tenantId: tenantId ?? '' },
-      format: 'JSONEachRow',
-    });
-    const [row] = z.array(runRow).parse(await rs.json());
+    const [row] = await getReplayRun(this.records, { id, tenantId: tenantId ?? '' });
     return row ? fromRow(row) : undefined;
   }
 
   /** Runs left `running` by a process that stopped: their writes are idempotent, so re-running them is safe. */
   async markInterrupted(): Promise<number> {
-    const rs = await this.records.query({ query: loadSql('replay/running_runs'), format: 'JSONEachRow' });
-    const runs = z.array(runRow).parse(await rs.json()).map(fromRow);
+    const runs = (await runningReplayRuns(this.records, {})).map(fromRow);
     for (const run of runs) {
       const error = 'the process stopped during this replay; re-run it (idempotent)';
       await this.record({ ...run, status: 'interrupted', error, finishedAt: new Date().toISOString() });
@@ -313,22 +277,19 @@ export class ReplayRunner {
   private record(run: ReplayRun): Promise<void> {
     const row = {
       id: run.id,
-      tenant_id: run.tenantId,
+      tenantId: run.tenantId,
       mode: run.mode,
       request: JSON.stringify(run.request),
       status: run.status,
       progress: run.progress,
       result: run.result ? JSON.stringify(run.result) : '',
       error: run.error ?? '',
-      created_by: run.createdBy,
-      started_at: toClickHouseTime(run.startedAt),
-      finished_at: run.finishedAt ? toClickHouseTime(run.finishedAt) : null,
+      createdBy: run.createdBy,
+      startedAt: toClickHouseTime(run.startedAt),
+      finishedAt: run.finishedAt ? toClickHouseTime(run.finishedAt) : null,
       version: nextVersion(),
     };
-    const write = this.recording
-      .catch(() => undefined)
-      .then(() => this.records.insert({ table: 'replay_runs', values: [row], format: 'JSONEachRow' }))
-      .then(() => undefined);
+    const write = this.recording.catch(() => undefined).then(() => insertReplayRun(this.records, [row]));
     this.recording = write;
     return write;
   }

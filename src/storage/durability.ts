@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { renderStatement, type RenderTarget } from './render.js';
 import { loadSql } from './sql.js';
+import { tableEngines, viewTargets } from './queries/storage.js';
 
 /**
  * INGEST_DURABILITY. `none`: an acknowledged ingest is in the OS page cache (survives a killed process, not a
@@ -22,8 +23,7 @@ export async function ingestWrittenTables(client: ClickHouseClient, target: Rend
   const seen = new Set(ingestTables(target));
   let frontier = [...seen];
   while (frontier.length > 0) {
-    const rs = await client.query({ query: loadSql('storage/view_targets'), query_params: { tables: frontier }, format: 'JSONEachRow' });
-    frontier = (await rs.json<{ target: string }>()).map((r) => r.target).filter((n) => !seen.has(n));
+    frontier = (await viewTargets(client, { tables: frontier })).map((r) => r.target).filter((n) => !seen.has(n));
     for (const n of frontier) seen.add(n);
   }
   return [...seen].sort();
@@ -45,13 +45,13 @@ export async function applyIngestDurability(
   target: RenderTarget,
 ): Promise<DurabilityChange[]> {
   const tables = await ingestWrittenTables(client, target);
-  const rs = await client.query({ query: loadSql('storage/table_engines'), query_params: { tables }, format: 'JSONEachRow' });
   const changes: DurabilityChange[] = [];
-  for (const t of await rs.json<{ name: string; engine: string; engine_full: string }>()) {
+  for (const t of await tableEngines(client, { tables })) {
     if (!t.engine.endsWith('MergeTree')) continue;
     const wanted = mode === 'fsync';
-    const matches = wanted ? fsyncSettings.every((k) => settingOn(t.engine_full, k)) : !fsyncSettings.some((k) => settingSet(t.engine_full, k));
+    const matches = wanted ? fsyncSettings.every((k) => settingOn(t.engineFull, k)) : !fsyncSettings.some((k) => settingSet(t.engineFull, k));
     if (matches) continue;
+    // DDL: the table name is a query parameter (an Identifier), rendered per deployment; not a data-access query.
     const statement = renderStatement(loadSql(wanted ? 'storage/fsync_on' : 'storage/fsync_off'), target)!;
     await client.command({ query: statement, query_params: { table: t.name } });
     changes.push({ table: t.name, fsync: wanted });

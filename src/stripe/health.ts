@@ -1,6 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Check } from '../ops/health.js';
-import { loadSql } from '../storage/sql.js';
+import { failedItems } from '../storage/queries/push.js';
 import type { PushEngine } from './push.js';
 import type { StripeRuntime } from './runtime.js';
 
@@ -27,8 +27,7 @@ export function stripeCheck(
         const lag = push.lagSeconds();
         if (lag * 1000 > lagThresholdMs) problems.push(`push lag ${Math.round(lag)} s exceeds ${lagThresholdMs / 1000} s`);
       }
-      const rs = await client.query({ query: loadSql('push/failed_items'), format: 'JSONEachRow' });
-      const failed = Number(((await rs.json()) as Array<{ failed: string | number }>)[0]?.failed ?? 0);
+      const failed = (await failedItems(client, {}))[0]?.failed ?? 0;
       if (failed > 0) problems.push(`${failed} push item(s) in permanent error; see GET /v1/push/status`);
       return problems.length ? { status: 'warn', detail: problems.join('; ') } : { status: 'pass', detail: `${stripe.mode} mode` };
     },

@@ -1,44 +1,26 @@
-import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { z } from 'zod';
-import { loadSql } from '../storage/sql.js';
+import {
+  customerOwner,
+  customerRefsOf,
+  insertCustomerMapping,
+  insertCustomerOwner,
+  insertPriceMapping,
+  listCustomerMappings,
+  listPriceMappings,
+  type CustomerMapping,
+  type PriceMapping,
+} from '../storage/queries/mappings.js';
 import { nextVersion } from '../storage/version.js';
 import { toClickHouseTime } from '../storage/time.js';
 
-export const priceMapping = z.object({
-  tenantId: z.string(),
-  metric: z.string(),
-  meterId: z.string(),
-  eventName: z.string(),
-  active: z.union([z.boolean(), z.number()]).transform(Boolean),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
-export type PriceMapping = z.infer<typeof priceMapping>;
-
-export const customerMapping = z.object({
-  tenantId: z.string(),
-  customerRef: z.string(),
-  stripeCustomerId: z.string(),
-  subscriptionItemId: z.string(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
-export type CustomerMapping = z.infer<typeof customerMapping>;
+export type { CustomerMapping, PriceMapping };
 
 const now = () => toClickHouseTime(Date.now());
 
 /** One claim per customer: the engine keeps the first insert under this token and drops later ones. */
 export const ownerClaimToken = (stripeCustomerId: string) => createHash('sha256').update(`stripe_customer_owner:${stripeCustomerId}`).digest('hex');
 
-/**
- * The claim's INSERT, its deduplication token in the statement's own SETTINGS clause: settings passed with the call
- * would stay on the embedded connection's session and deduplicate later inserts of that connection. The token is a
- * hex digest, so it can sit in the statement text.
- */
-export const ownerClaimStatement = (stripeCustomerId: string) =>
-  `INSERT INTO stripe_customer_owners SETTINGS insert_deduplicate = 1, insert_deduplication_token = '${ownerClaimToken(stripeCustomerId)}' FORMAT JSONEachRow`;
 
 export type BindResult =
   | { bound: true; created: boolean; mapping: CustomerMapping }
@@ -53,12 +35,7 @@ export class MappingStore {
   constructor(private readonly client: ClickHouseClient) {}
 
   async listPrices(tenantId: string, metric = ''): Promise<PriceMapping[]> {
-    const rs = await this.client.query({
-      query: loadSql('mappings/list_price_mappings'),
-      query_params: { tenantId, metric },
-      format: 'JSONEachRow',
-    });
-    return z.array(priceMapping).parse(await rs.json());
+    return listPriceMappings(this.client, { tenantId, metric });
   }
 
   async getPrice(tenantId: string, metric: string): Promise<PriceMapping | undefined> {
@@ -66,52 +43,39 @@ export class MappingStore {
   }
 
   async putPrice(m: { tenantId: string; metric: string; meterId: string; eventName: string; active: boolean }, createdAt?: string) {
-    await this.client.insert({
-      table: 'price_mappings',
-      values: [
-        {
-          tenant_id: m.tenantId,
-          metric: m.metric,
-          meter_id: m.meterId,
-          event_name: m.eventName,
-          active: m.active ? 1 : 0,
-          deleted: 0,
-          created_at: createdAt ? toClickHouseTime(createdAt) : now(),
-          updated_at: now(),
-          version: nextVersion(),
-        },
-      ],
-      format: 'JSONEachRow',
-    });
+    await insertPriceMapping(this.client, [
+      {
+        tenantId: m.tenantId,
+        metric: m.metric,
+        meterId: m.meterId,
+        eventName: m.eventName,
+        active: m.active ? 1 : 0,
+        deleted: 0,
+        createdAt: createdAt ? toClickHouseTime(createdAt) : now(),
+        updatedAt: now(),
+        version: nextVersion(),
+      },
+    ]);
     return (await this.getPrice(m.tenantId, m.metric))!;
   }
 
   async deletePrice(existing: PriceMapping): Promise<void> {
-    await this.client.insert({
-      table: 'price_mappings',
-      values: [
-        {
-          tenant_id: existing.tenantId,
-          metric: existing.metric,
-          meter_id: existing.meterId,
-          event_name: existing.eventName,
-          active: 0,
-          deleted: 1,
-          updated_at: now(),
-          version: nextVersion(),
-        },
-      ],
-      format: 'JSONEachRow',
-    });
+    await insertPriceMapping(this.client, [
+      {
+        tenantId: existing.tenantId,
+        metric: existing.metric,
+        meterId: existing.meterId,
+        eventName: existing.eventName,
+        active: 0,
+        deleted: 1,
+        updatedAt: now(),
+        version: nextVersion(),
+      },
+    ]);
   }
 
   async listCustomers(tenantId: string, customerRef = ''): Promise<CustomerMapping[]> {
-    const rs = await this.client.query({
-      query: loadSql('mappings/list_customer_mappings'),
-      query_params: { tenantId, customerRef },
-      format: 'JSONEachRow',
-    });
-    return z.array(customerMapping).parse(await rs.json());
+    return listCustomerMappings(this.client, { tenantId, customerRef });
   }
 
   /**
@@ -127,8 +91,10 @@ export class MappingStore {
       const other = (await this.customerRefsOf(c.tenantId, c.stripeCustomerId)).find((ref) => ref !== c.customerRef);
       if (other !== undefined) return { bound: false, reason: 'bound_to_another_ref', customerRef: other };
       if (owner === undefined) {
-        const row = { stripe_customer_id: c.stripeCustomerId, tenant_id: c.tenantId, stripe_account: stripeAccount };
-        await this.client.exec({ query: ownerClaimStatement(c.stripeCustomerId), values: Readable.from([`${JSON.stringify(row)}\n`]) });
+        await insertCustomerOwner(this.client, [{ stripeCustomerId: c.stripeCustomerId, tenantId: c.tenantId, stripeAccount }], {
+          insert_deduplicate: 1,
+          insert_deduplication_token: ownerClaimToken(c.stripeCustomerId),
+        });
         owner = await this.ownerOf(c.stripeCustomerId);
         if (owner !== c.tenantId) return { bound: false, reason: 'owned_by_another_tenant' };
       }
@@ -139,32 +105,26 @@ export class MappingStore {
   }
 
   private async ownerOf(stripeCustomerId: string): Promise<string | undefined> {
-    const rs = await this.client.query({ query: loadSql('mappings/customer_owner'), query_params: { stripeCustomerId }, format: 'JSONEachRow' });
-    return (await rs.json<{ tenantId: string }>())[0]?.tenantId;
+    return (await customerOwner(this.client, { stripeCustomerId }))[0]?.tenantId;
   }
 
   private async customerRefsOf(tenantId: string, stripeCustomerId: string): Promise<string[]> {
-    const rs = await this.client.query({ query: loadSql('mappings/customer_refs_of'), query_params: { tenantId, stripeCustomerId }, format: 'JSONEachRow' });
-    return (await rs.json<{ customerRef: string }>()).map((r) => r.customerRef);
+    return (await customerRefsOf(this.client, { tenantId, stripeCustomerId })).map((r) => r.customerRef);
   }
 
   private async putCustomer(c: { tenantId: string; customerRef: string; stripeCustomerId: string; subscriptionItemId: string }) {
     const existing = (await this.listCustomers(c.tenantId, c.customerRef))[0];
-    await this.client.insert({
-      table: 'customer_mappings',
-      values: [
-        {
-          tenant_id: c.tenantId,
-          customer_ref: c.customerRef,
-          stripe_customer_id: c.stripeCustomerId,
-          subscription_item_id: c.subscriptionItemId,
-          created_at: existing ? toClickHouseTime(existing.createdAt) : now(),
-          updated_at: now(),
-          version: nextVersion(),
-        },
-      ],
-      format: 'JSONEachRow',
-    });
+    await insertCustomerMapping(this.client, [
+      {
+        tenantId: c.tenantId,
+        customerRef: c.customerRef,
+        stripeCustomerId: c.stripeCustomerId,
+        subscriptionItemId: c.subscriptionItemId,
+        createdAt: existing ? toClickHouseTime(existing.createdAt) : now(),
+        updatedAt: now(),
+        version: nextVersion(),
+      },
+    ]);
     return { created: !existing, mapping: (await this.listCustomers(c.tenantId, c.customerRef))[0]! };
   }
 

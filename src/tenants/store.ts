@@ -1,9 +1,10 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { loadSql } from '../storage/sql.js';
+import { getTenant, insertTenant, listTenants, type Tenant } from '../storage/queries/tenants.js';
 import { toClickHouseTime } from '../storage/time.js';
+import { UnknownTenantError, type TenantContext } from './context.js';
 
-/** `stripe_account`: the connected account (`acct_...`) the tenant bills through, '' for the platform account. */
-export type Tenant = { id: string; timezone: string; stripe_account: string; created_at: string };
+export type { Tenant, TenantContext };
+export { UnknownTenantError };
 
 /** How long a process trusts its copy of a tenant: another process may have changed the tenant's Stripe account. */
 const cacheTtlMs = 30_000;
@@ -21,48 +22,50 @@ export class TenantStore {
   async get(id: string): Promise<Tenant | undefined> {
     const cached = this.cache.get(id);
     if (cached && Date.now() - cached.loadedAt < cacheTtlMs) return cached.tenant;
-    const rs = await this.client.query({ query: loadSql('tenants/get_tenant'), query_params: { id }, format: 'JSONEachRow' });
-    const [tenant] = await rs.json<Tenant>();
-    if (tenant) this.cache.set(id, { tenant, loadedAt: Date.now() });
-    return tenant;
+    return this.load(id);
   }
 
-  /** The zone of a tenant already loaded by get(); ingest calls get() for each tenant of a batch first. */
+  /** The tenant's context; UnknownTenantError when there is no such tenant. */
+  async context(id: string): Promise<TenantContext> {
+    const tenant = await this.get(id);
+    if (!tenant) throw new UnknownTenantError(id);
+    return { id: tenant.id, timeZone: tenant.timeZone, stripeAccount: tenant.stripeAccount || undefined };
+  }
+
+  /**
+   * The zone of a tenant already loaded by get() or context(), without a round trip: ingest calls get() for each
+   * tenant of a batch first, then this per event. UnknownTenantError for a tenant never loaded.
+   */
   timeZoneOf(id: string): string {
-    return this.cache.get(id)?.tenant.timezone ?? 'UTC';
+    const cached = this.cache.get(id);
+    if (!cached) throw new UnknownTenantError(id);
+    return cached.tenant.timeZone;
   }
 
-  async list(): Promise<Tenant[]> {
-    const rs = await this.client.query({ query: loadSql('tenants/list_tenants'), format: 'JSONEachRow' });
-    return rs.json<Tenant>();
+  list(): Promise<Tenant[]> {
+    return listTenants(this.client, {});
   }
 
   /** Creates a tenant; returns false when it already exists. */
   async create(id: string, timezone: string, stripeAccount = ''): Promise<{ created: boolean; tenant: Tenant }> {
     const existing = await this.get(id);
     if (existing) return { created: false, tenant: existing };
-    await this.client.insert({ table: 'tenants', values: [{ id, timezone, stripe_account: stripeAccount }], format: 'JSONEachRow' });
-    this.cache.delete(id);
-    const tenant = (await this.get(id))!;
-    return { created: true, tenant };
+    await insertTenant(this.client, [{ id, timezone, stripeAccount }]);
+    return { created: true, tenant: (await this.load(id))! };
   }
 
   /** A newer row for the tenant (the table keeps the latest updated_at). */
   async setStripeAccount(tenant: Tenant, stripeAccount: string): Promise<Tenant> {
-    await this.client.insert({
-      table: 'tenants',
-      values: [
-        {
-          id: tenant.id,
-          timezone: tenant.timezone,
-          stripe_account: stripeAccount,
-          created_at: tenant.created_at,
-          updated_at: toClickHouseTime(Date.now()),
-        },
-      ],
-      format: 'JSONEachRow',
-    });
-    this.cache.delete(tenant.id);
-    return (await this.get(tenant.id))!;
+    await insertTenant(this.client, [
+      { id: tenant.id, timezone: tenant.timeZone, stripeAccount, createdAt: tenant.createdAt, updatedAt: toClickHouseTime(Date.now()) },
+    ]);
+    return (await this.load(tenant.id))!;
+  }
+
+  /** Reads the tenant from storage and replaces the cached copy (never leaves a gap a concurrent reader could see). */
+  private async load(id: string): Promise<Tenant | undefined> {
+    const [tenant] = await getTenant(this.client, { id });
+    if (tenant) this.cache.set(id, { tenant, loadedAt: Date.now() });
+    return tenant;
   }
 }

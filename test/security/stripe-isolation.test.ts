@@ -1,7 +1,7 @@
 import Stripe from 'stripe';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MappingStore, ownerClaimStatement } from '../../src/stripe/mappings.js';
+import { MappingStore, ownerClaimToken } from '../../src/stripe/mappings.js';
 import { toClickHouseTime } from '../../src/storage/time.js';
 import { demoEventName } from '../../src/stripe/demo.js';
 import { event, startTestService, type TestService } from '../support/service.js';
@@ -124,7 +124,8 @@ describe('binding another tenant\'s Stripe objects', () => {
     const [a, b] = stores as [MappingStore, MappingStore];
     expect((await a.bindCustomer({ tenantId: 'race_a', customerRef: 'late', stripeCustomerId: 'cus_late', subscriptionItemId: '' })).bound).toBe(true);
     const late = { stripe_customer_id: 'cus_late', tenant_id: 'race_b', claimed_at: toClickHouseTime(Date.now() - 3600_000) };
-    await svc.deps.storage.jobs.exec({ query: ownerClaimStatement('cus_late'), values: Readable.from([`${JSON.stringify(late)}\n`]) });
+    const statement = `INSERT INTO stripe_customer_owners SETTINGS insert_deduplicate = 1, insert_deduplication_token = '${ownerClaimToken('cus_late')}' FORMAT JSONEachRow`;
+    await svc.deps.storage.jobs.exec({ query: statement, values: Readable.from([`${JSON.stringify(late)}\n`]) });
     expect(await b.bindCustomer({ tenantId: 'race_b', customerRef: 'late', stripeCustomerId: 'cus_late', subscriptionItemId: '' })).toEqual({
       bound: false,
       reason: 'owned_by_another_tenant',

@@ -1,7 +1,9 @@
 import type { Middleware } from 'koa';
 import type { State } from '../context.js';
 import { HttpError } from '../errors.js';
-import { IngestDataError, IngestOverloadedError, StorageUnavailableError } from '../../ingest/writer.js';
+import { IngestDataError, IngestOverloadedError } from '../../ingest/writer.js';
+import { StorageUnavailableError } from '../../storage/errors.js';
+import { UnknownTenantError } from '../../tenants/store.js';
 
 /**
  * Renders every failure as JSON. Client mistakes carry their own 4xx; anything unexpected is a 5xx whose body says
@@ -17,7 +19,11 @@ export function errors(): Middleware<State> {
     } catch (err) {
       let e: HttpError;
       if (err instanceof HttpError) e = err;
-      else if (err instanceof StorageUnavailableError) e = new HttpError(503, 'storage_unavailable', err.message);
+      else if (err instanceof StorageUnavailableError) {
+        ctx.state.log?.error({ err }, 'storage unavailable');
+        e = new HttpError(503, 'storage_unavailable', err.message);
+      }
+      else if (err instanceof UnknownTenantError) e = new HttpError(404, 'unknown_tenant', err.message);
       else if (err instanceof IngestOverloadedError) e = new HttpError(429, 'ingest_overloaded', err.message);
       else if (err instanceof IngestDataError) e = new HttpError(422, 'data_refused', err.message);
       else if (isClientHttpError(err)) e = new HttpError(err.status, err.expose ? 'bad_request' : 'error', err.message);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { adjustmentReasons, adjustmentStatuses } from '../../../adjustments/store.js';
+import { adjustmentReasons, adjustmentStatuses } from '../../../storage/queries/adjustments.js';
 import { customerRefSchema, metricSchema, tenantIdSchema } from '../../../ingest/event.js';
 import { parseQuantity } from '../../../ingest/quantity.js';
 import { periodSchema } from '../../../time/range.js';

@@ -2,7 +2,7 @@ import type { Deps } from '../../deps.js';
 import { parseBody, parseQuery, requireScope, requireTenant, type Ctx } from '../../context.js';
 import { HttpError, validationError } from '../../errors.js';
 import type { ApiKeyRecord } from '../../../auth/keys.js';
-import type { Tenant } from '../../../tenants/store.js';
+import type { Tenant } from '../../../storage/queries/tenants.js';
 import { createKeySchema, createTenantSchema, listKeysQuerySchema, tenantPathSchema, updateTenantSchema } from './schema.js';
 
 function requireRoot(ctx: Ctx) {
@@ -13,16 +13,16 @@ function requireRoot(ctx: Ctx) {
 
 const publicKey = (k: ApiKeyRecord) => ({
   id: k.id,
-  tenantId: k.tenant_id || null,
+  tenantId: k.tenantId || null,
   name: k.name,
-  prefix: k.key_prefix,
+  prefix: k.keyPrefix,
   scopes: k.scopes,
-  createdBy: k.created_by,
-  createdAt: k.created_at,
-  revokedAt: k.revoked_at || null,
+  createdBy: k.createdBy,
+  createdAt: k.createdAt,
+  revokedAt: k.revokedAt || null,
 });
 
-const publicTenant = (t: Tenant) => ({ id: t.id, timezone: t.timezone, stripeAccount: t.stripe_account || null, createdAt: t.created_at });
+const publicTenant = (t: Tenant) => ({ id: t.id, timezone: t.timeZone, stripeAccount: t.stripeAccount || null, createdAt: t.createdAt });
 
 /**
  * POST /v1/admin/tenants: 201 when created, 200 when it already existed with the same zone (and the same
@@ -33,10 +33,10 @@ export function createTenant(deps: Deps) {
     requireRoot(ctx);
     const body = parseBody(ctx, createTenantSchema);
     const { created, tenant } = await deps.tenants.create(body.id, body.timezone, body.stripeAccount ?? '');
-    if (!created && tenant.timezone !== body.timezone) {
-      throw new HttpError(409, 'tenant_exists', `tenant ${body.id} exists with time zone ${tenant.timezone}`);
+    if (!created && tenant.timeZone !== body.timezone) {
+      throw new HttpError(409, 'tenant_exists', `tenant ${body.id} exists with time zone ${tenant.timeZone}`);
     }
-    if (!created && body.stripeAccount !== undefined && tenant.stripe_account !== (body.stripeAccount ?? '')) {
+    if (!created && body.stripeAccount !== undefined && tenant.stripeAccount !== (body.stripeAccount ?? '')) {
       throw new HttpError(409, 'tenant_exists', `tenant ${body.id} exists with another stripeAccount; change it with PATCH /v1/admin/tenants/${body.id}`);
     }
     ctx.status = created ? 201 : 200;
@@ -57,7 +57,7 @@ export function updateTenant(deps: Deps) {
     const tenant = await deps.tenants.get(path.data.id);
     if (!tenant) throw new HttpError(404, 'unknown_tenant', `unknown tenant: ${path.data.id}`);
     const next = body.stripeAccount ?? '';
-    if (tenant.stripe_account === next) {
+    if (tenant.stripeAccount === next) {
       ctx.body = publicTenant(tenant);
       return;
     }
@@ -110,10 +110,10 @@ export function revokeApiKey(deps: Deps) {
   return async (ctx: Ctx) => {
     const p = requireScope(ctx, 'admin');
     const record = await deps.keys.find(String(ctx.params.id));
-    if (!record || (!p.root && record.tenant_id !== p.tenantId)) {
+    if (!record || (!p.root && record.tenantId !== p.tenantId)) {
       throw new HttpError(404, 'not_found', `no API key ${ctx.params.id}`);
     }
-    if (!record.revoked_at) await deps.keys.revoke(record);
+    if (!record.revokedAt) await deps.keys.revoke(record);
     ctx.body = publicKey((await deps.keys.find(record.id))!);
   };
 }

@@ -14,8 +14,8 @@ export function putCustomer(deps: Deps) {
   return async (ctx: Ctx) => {
     const body = parseBody(ctx, putCustomerSchema);
     const tenant = await authorizeTenant(deps, ctx, body.tenantId, 'admin');
-    await findCustomer(deps.stripe.gateway, body.stripeCustomerId, tenant.stripe_account || undefined).catch(stripeLookupFailed);
-    const result = await deps.mappings.bindCustomer({ ...body, subscriptionItemId: body.subscriptionItemId ?? '' }, tenant.stripe_account);
+    await findCustomer(deps.stripe.gateway, body.stripeCustomerId, tenant.stripeAccount || undefined).catch(stripeLookupFailed);
+    const result = await deps.mappings.bindCustomer({ ...body, subscriptionItemId: body.subscriptionItemId ?? '' }, tenant.stripeAccount);
     if (!result.bound && result.reason === 'owned_by_another_tenant') {
       // Says nothing about who: which tenant bills a customer is that tenant's business.
       throw new HttpError(409, 'stripe_customer_taken', `Stripe customer ${body.stripeCustomerId} is bound to another tenant; bind a customer of your own`);

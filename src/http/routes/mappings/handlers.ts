@@ -31,7 +31,7 @@ export function createMapping(deps: Deps) {
     if (await deps.mappings.getPrice(body.tenantId, body.metric)) {
       throw new HttpError(409, 'mapping_exists', `metric ${body.metric} is mapped already; change it with PUT /v1/mappings/${body.tenantId}/${body.metric}`);
     }
-    const meter = await findMeter(deps.stripe.gateway, body, tenant.stripe_account || undefined).catch(stripeLookupFailed);
+    const meter = await findMeter(deps.stripe.gateway, body, tenant.stripeAccount || undefined).catch(stripeLookupFailed);
     ctx.status = 201;
     ctx.body = await deps.mappings.putPrice({ tenantId: body.tenantId, metric: body.metric, meterId: meter.id, eventName: meter.event_name, active: body.active });
   };
@@ -63,7 +63,7 @@ export function updateMapping(deps: Deps) {
     const tenant = await authorizeTenant(deps, ctx, p.tenantId, 'admin');
     const existing = await deps.mappings.getPrice(p.tenantId, p.metric);
     if (!existing) throw new HttpError(404, 'not_found', `metric ${p.metric} of tenant ${p.tenantId} has no mapping`);
-    const meter = await findMeter(deps.stripe.gateway, body, tenant.stripe_account || undefined).catch(stripeLookupFailed);
+    const meter = await findMeter(deps.stripe.gateway, body, tenant.stripeAccount || undefined).catch(stripeLookupFailed);
     ctx.body = await deps.mappings.putPrice(
       { tenantId: p.tenantId, metric: p.metric, meterId: meter.id, eventName: meter.event_name, active: body.active },
       existing.createdAt,

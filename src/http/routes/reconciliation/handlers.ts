@@ -15,7 +15,7 @@ export function summary(deps: Deps) {
     const { run, items } = await deps.reconcile.reconciler.summary(q.tenantId, q.metric ?? null, q.period ?? null);
     const counts: Record<string, number> = {};
     for (const i of items) counts[i.status] = (counts[i.status] ?? 0) + 1;
-    const beyond = items.filter((i) => i.diff_pct !== null && i.diff_pct > deps.config.recon.epsilon && i.status !== 'ok');
+    const beyond = items.filter((i) => i.diffPct !== null && i.diffPct > deps.config.recon.epsilon && i.status !== 'ok');
     ctx.body = {
       tenantId: q.tenantId,
       metric: q.metric ?? null,

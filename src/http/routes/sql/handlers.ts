@@ -3,7 +3,8 @@ import { Readable } from 'node:stream';
 import type { Deps } from '../../deps.js';
 import { parseBody, requireScope, type Ctx } from '../../context.js';
 import { HttpError } from '../../errors.js';
-import { AnalystSqlError, AnalystStorageError } from '../../../analyst/errors.js';
+import { AnalystSqlError } from '../../../analyst/errors.js';
+import { StorageUnavailableError } from '../../../storage/errors.js';
 import { sqlBodySchema } from './schema.js';
 
 /**
@@ -39,7 +40,7 @@ export function runSql(deps: Deps) {
         }
         throw new HttpError(400, err.code, err.message);
       }
-      if (err instanceof AnalystStorageError) {
+      if (err instanceof StorageUnavailableError) {
         log.error({ err }, 'analyst sql: storage failed');
         throw new HttpError(503, 'storage_unavailable', 'storage failed while running the query; retry');
       }
