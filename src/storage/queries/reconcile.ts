@@ -20,7 +20,7 @@ const itemTotals = {
   status: z.enum(reconStatuses),
 };
 
-/** One item as sql/reconcile.sql compares it: local, pushed and Stripe's totals, and what explains a difference. */
+/** One item as sql/reconcile/compare.sql compares it: local, pushed and Stripe's totals, and what explains a difference. */
 export const compared = z.object({
   metric: z.string(),
   customerRef: z.string(),
@@ -40,7 +40,7 @@ export type Compared = z.infer<typeof compared>;
 
 /** Compares the tenant's items in `periods` with Stripe's totals stored under `runId`. */
 export const compareItems = defineQuery({
-  sql: 'reconcile',
+  sql: 'reconcile/compare',
   params: z.object({
     tenantId: z.string(),
     metric: z.string(),
