@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnService, type ChildService } from '../../test/support/child.js';
+import { spawnService, type ChildService, callService } from '../../test/support/child.js';
 import { createStripeClient } from './client.js';
 import { sandboxKey } from './runtime.js';
 import { startStripeSandbox, type StripeSandbox } from './sandbox/server.js';
@@ -32,14 +32,7 @@ const start = () =>
     PUSH_INTERVAL: 'PT1H',
   });
 
-async function call(method: string, urlPath: string, body?: unknown) {
-  const res = await fetch(`${child!.url}${urlPath}`, {
-    method,
-    headers: { authorization: `Bearer ${adminKey}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, body: (await res.json()) as any };
-}
+const call = (method: string, urlPath: string, body?: unknown) => callService(child!.url, adminKey, method, urlPath, body);
 
 async function killWhen(condition: () => boolean) {
   for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setTimeout(r, 25));

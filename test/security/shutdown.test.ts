@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config.js';
 import { createStripeClient } from '../../src/stripe/client.js';
 import { sandboxKey } from '../../src/stripe/runtime.js';
 import { startStripeSandbox, type StripeSandbox } from '../../src/stripe/sandbox/server.js';
-import { spawnService, type ChildService } from '../support/child.js';
+import { spawnService, type ChildService, callService } from '../support/child.js';
 
 // SIGTERM while a push waits on a Stripe that accepts connections and never answers: the process must exit within
 // SHUTDOWN_TIMEOUT, and the push, left pending, must land exactly once after a restart against a working Stripe.
@@ -51,14 +51,7 @@ const start = (stripeUrl: string) =>
     SHUTDOWN_TIMEOUT: `PT${shutdownTimeoutMs / 1000}S`,
   });
 
-async function call(method: string, urlPath: string, body?: unknown) {
-  const res = await fetch(`${child!.url}${urlPath}`, {
-    method,
-    headers: { authorization: `Bearer ${adminKey}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, body: (await res.json()) as any };
-}
+const call = (method: string, urlPath: string, body?: unknown) => callService(child!.url, adminKey, method, urlPath, body);
 
 describe('shutdown with a push in flight against an unreachable Stripe', () => {
   it('defaults to 10 seconds', () => {

@@ -31,3 +31,13 @@ export async function spawnService(env: Record<string, string>, command = 'start
   });
   return { url, process: child, output: () => out, exited };
 }
+
+/** One JSON call to a child service with a bearer key: its status and parsed body. */
+export async function callService(url: string, key: string, method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${url}${urlPath}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: res.status, body: (await res.json()) as any };
+}
