@@ -475,6 +475,8 @@ async function ledgerWrites(client: ClickHouseClient) {
   const period = utcPeriod(0);
   const intentFor = (tag: string, i: number): Intent => ({
     identifier: `sm_probe_${tag}_${i}`,
+    customerPayloadKey: 'stripe_customer_id',
+    valuePayloadKey: 'value',
     tenantId: `probe_${tag}`,
     metric: 'calls',
     customerRef: `c${i}`,

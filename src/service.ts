@@ -172,6 +172,8 @@ export async function startService(
       storage,
       metrics,
       tenants,
+      // Every metric is a sum until meter definitions say otherwise.
+      aggregationOf: async () => 'sum',
       mappings,
       stripe,
       push: { engine, job: pushJob, workersHere: options.workers },

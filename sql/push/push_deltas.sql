@@ -52,10 +52,15 @@ SELECT
   target - pushed AS delta,
   m.meter_id AS meterId,
   m.event_name AS eventName,
+  m.customer_payload_key AS customerPayloadKey,
+  m.value_payload_key AS valuePayloadKey,
   m.active AS mappingActive,
   c.stripe_customer_id AS stripeCustomerId
 FROM items
-LEFT JOIN (SELECT tenant_id, metric, meter_id, event_name, active FROM price_mappings FINAL WHERE deleted = 0) AS m
+LEFT JOIN (
+  SELECT tenant_id, metric, meter_id, event_name, customer_payload_key, value_payload_key, active
+  FROM price_mappings FINAL WHERE deleted = 0
+) AS m
   ON m.tenant_id = item_tenant AND m.metric = item_metric
 LEFT JOIN (SELECT tenant_id, customer_ref, stripe_customer_id FROM customer_mappings FINAL WHERE deleted = 0) AS c
   ON c.tenant_id = item_tenant AND c.customer_ref = item_customer

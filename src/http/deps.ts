@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import type { Check } from '../ops/health.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Storage } from '../storage/client.js';
+import type { Aggregation } from '../stripe/lookups.js';
 import type { MappingStore } from '../stripe/mappings.js';
 import type { CycleResult, PushEngine } from '../stripe/push.js';
 import type { StripeRuntime } from '../stripe/runtime.js';
@@ -22,6 +23,8 @@ export type Deps = {
   storage: Storage;
   metrics: Metrics;
   tenants: TenantStore;
+  /** How a metric aggregates, which decides the Stripe meter formula its mapping needs. */
+  aggregationOf: (tenantId: string, metric: string) => Promise<Aggregation>;
   keys: ApiKeyStore;
   /** Analysts' SQL (`POST /v1/sql`), on the read-only analyst connection. */
   analyst: AnalystSql;

@@ -8,7 +8,7 @@ import { MappingStore } from '../stripe/mappings.js';
 import { PushEngine } from '../stripe/push.js';
 import type { TenantContext } from '../tenants/context.js';
 import { periodOf } from '../time/period.js';
-import { MemoryGateway } from '../../test/support/memory-gateway.js';
+import { defaultKeys, MemoryGateway } from '../../test/support/memory-gateway.js';
 import { openTestStorage, type TestStorage } from '../../test/support/storage.js';
 import { keepClockAwayFromMonthStart } from '../../test/support/clock.js';
 import { Reconciler } from './reconcile.js';
@@ -35,7 +35,7 @@ beforeAll(async () => {
   reconciler = new Reconciler({ client: storage.jobs, gateway, limiter, adjustments, tenantOf, metrics, log, opts: { epsilon: 0.005, settleMs: 0 } });
   const mappings = new MappingStore(storage.api);
   gateway.addMeter('acct_g1', { id: 'mtr_g1', event_name: 'calls_g1', status: 'active' });
-  await mappings.putPrice({ tenantId: 'g1', metric: 'calls', meterId: 'mtr_g1', eventName: 'calls_g1', active: true });
+  await mappings.putPrice({ tenantId: 'g1', metric: 'calls', meterId: 'mtr_g1', eventName: 'calls_g1', active: true, formula: 'sum', customerPayloadKey: 'stripe_customer_id', valuePayloadKey: 'value' });
   await mappings.bindCustomer({ tenantId: 'g1', customerRef: 'a', stripeCustomerId: 'cus_a', subscriptionItemId: '' }, 'acct_g1');
   const period = periodOf(Date.now(), 'UTC');
   await storage.jobs.insert({ table: 'usage_period_counters', values: [{ tenant_id: 'g1', metric: 'calls', customer_ref: 'a', period, quantity: '40', events: 4 }], format: 'JSONEachRow' });
@@ -57,7 +57,7 @@ describe('Reconciler over a StripeGateway', () => {
   });
 
   it('retries a failed read under the Stripe retry policy, then finds the drift Stripe shows', async () => {
-    await gateway.createMeterEvent('acct_g1', { eventName: 'calls_g1', identifier: 'outside', timestamp: Math.floor(Date.now() / 1000) - 60, stripeCustomerId: 'cus_a', value: 10 });
+    await gateway.createMeterEvent('acct_g1', { eventName: 'calls_g1', identifier: 'outside', timestamp: Math.floor(Date.now() / 1000) - 60, stripeCustomerId: 'cus_a', value: 10, ...defaultKeys });
     gateway.fail('periodTotal', { kind: 'transient', status: 500, type: 'api_error', message: 'oops' }, { kind: 'rate_limited', retryAfterMs: 5, status: 429, message: 'slow' });
     const run = await reconciler.run('g1', null, 'api');
     expect(run.status).toBe('succeeded');

@@ -63,6 +63,12 @@ beforeAll(async () => {
     values: [binding('second', '2026-11-21 10:00:00.000'), binding('first', '2026-11-20 10:00:00.000')],
     format: 'JSONEachRow',
   });
+  // A meter binding made before 0022, and an intent it planned: both were for Stripe's default payload keys.
+  await storage.jobs.insert({
+    table: 'price_mappings',
+    values: [{ tenant_id: 'up', metric: 'calls', meter_id: 'mtr_old', event_name: 'calls_old', active: 1, version: 1 }],
+    format: 'JSONEachRow',
+  });
   await migrate(storage.jobs, {});
 });
 afterAll(async () => {
@@ -74,6 +80,16 @@ describe('upgrading a database with data', () => {
   it('gives existing tenants the platform Stripe account (0019) and a shared customer to its first binder (0020)', async () => {
     expect(await rows('SELECT id, stripe_account FROM tenants FINAL')).toEqual([{ id: 'up', stripe_account: '' }]);
     expect(await rows(loadSql('mappings/customer_owner'), { stripeCustomerId: 'cus_shared' })).toEqual([{ tenantId: 'first' }]);
+  });
+
+  it('gives existing meter bindings and intents the formula sum and Stripe\'s default payload keys (0022)', async () => {
+    expect(await rows(loadSql('mappings/list_price_mappings'), { tenantId: 'up', metric: '' })).toMatchObject([
+      { metric: 'calls', meterId: 'mtr_old', formula: 'sum', customerPayloadKey: 'stripe_customer_id', valuePayloadKey: 'value' },
+    ]);
+    expect(await rows("SELECT default_expression FROM system.columns WHERE database = currentDatabase() AND table = 'push_log' AND name IN ('customer_payload_key', 'value_payload_key') ORDER BY name")).toEqual([
+      { default_expression: "'stripe_customer_id'" },
+      { default_expression: "'value'" },
+    ]);
   });
 
   it('builds the counters projection for parts written before migration 0014, and reorders events by time (0018)', async () => {

@@ -1,5 +1,6 @@
 import type Stripe from 'stripe';
 import type { Logger } from '../log.js';
+import { meterFor } from './lookups.js';
 import type { MappingStore } from './mappings.js';
 
 export const demoMetric = 'requests';
@@ -21,7 +22,17 @@ export async function seedDemo(stripe: Stripe, mappings: MappingStore, log: Logg
       customer_mapping: { type: 'by_id', event_payload_key: 'stripe_customer_id' },
       value_settings: { event_payload_key: 'value' },
     });
-    await mappings.putPrice({ tenantId: 'demo', metric: demoMetric, meterId: meter.id, eventName: meter.event_name, active: true });
+    const fit = meterFor(meter, demoMetric, 'sum');
+    await mappings.putPrice({
+      tenantId: 'demo',
+      metric: demoMetric,
+      meterId: meter.id,
+      eventName: meter.event_name,
+      formula: fit.formula,
+      customerPayloadKey: fit.customerKey,
+      valuePayloadKey: fit.valueKey,
+      active: true,
+    });
     log.info({ meter: meter.id }, 'demo: mapped metric requests to a sandbox meter');
   }
   const mapped = new Set((await mappings.listCustomers('demo')).map((c) => c.customerRef));

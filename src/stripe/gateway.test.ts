@@ -4,6 +4,7 @@ import { StripeCallError, stripeRetryable } from './errors.js';
 import { everyItem, meterEventTimestamp, pageSize, stripeEventMaxAgeMs, stripeNodeGateway, summaryWindow, type StripeGateway } from './gateway.js';
 import { sandboxKey } from './runtime.js';
 import { startStripeSandbox, type StripeSandbox } from './sandbox/server.js';
+import { defaultKeys } from '../../test/support/memory-gateway.js';
 
 const day = 86_400_000;
 const march = { start: new Date('2026-03-01T00:00:00Z'), end: new Date('2026-04-01T00:00:00Z') };
@@ -104,9 +105,9 @@ describe('the gateway over stripe-node, against the sandbox over HTTP', () => {
     const period = { start: new Date(now - day), end: new Date(now + day) };
     const timestamp = Math.floor(now / 1000) - 60;
     for (const [identifier, value] of [['g1', 3], ['g2', 4]] as const) {
-      await gateway.createMeterEvent(account, { eventName: 'totals', identifier, timestamp, stripeCustomerId: customer.id, value });
+      await gateway.createMeterEvent(account, { eventName: 'totals', identifier, timestamp, stripeCustomerId: customer.id, value, ...defaultKeys });
     }
-    await gateway.createMeterEvent(account, { eventName: 'totals', identifier: 'g1', timestamp, stripeCustomerId: customer.id, value: 3 });
+    await gateway.createMeterEvent(account, { eventName: 'totals', identifier: 'g1', timestamp, stripeCustomerId: customer.id, value: 3, ...defaultKeys });
     expect(await gateway.periodTotal(account, meter.id, customer.id, period)).toBe(7);
     await gateway.cancelMeterEvent(account, 'totals', 'g2');
     expect(await gateway.periodTotal(account, meter.id, customer.id, period)).toBe(3);

@@ -2,10 +2,34 @@ import type Stripe from 'stripe';
 import { accountOptions } from './client.js';
 import { StripeCallError, classifyStripeError } from './errors.js';
 
-/** A meter event as the push sends it: `value` a whole number, `timestamp` in seconds. */
-export type MeterEventInput = { eventName: string; identifier: string; timestamp: number; stripeCustomerId: string; value: number };
+/**
+ * A meter event as the push sends it: `value` a whole number, `timestamp` in seconds, the customer and the value
+ * under the payload keys the meter reads (`customerKey`, `valueKey`: Stripe's defaults `stripe_customer_id`, `value`).
+ */
+export type MeterEventInput = {
+  eventName: string;
+  identifier: string;
+  timestamp: number;
+  stripeCustomerId: string;
+  value: number;
+  customerKey: string;
+  valueKey: string;
+};
 
-export type GatewayMeter = Pick<Stripe.Billing.Meter, 'id' | 'event_name' | 'status'>;
+export type GatewayMeter = Pick<Stripe.Billing.Meter, 'id' | 'event_name' | 'status'> &
+  Partial<Pick<Stripe.Billing.Meter, 'default_aggregation' | 'customer_mapping' | 'value_settings'>>;
+
+/** How a meter aggregates and where its events carry the customer and the value. */
+export type MeterSettings = { formula: 'sum' | 'count' | 'last'; customerKey: string; valueKey: string };
+
+/** A meter's settings, Stripe's defaults where it states none. */
+export function meterSettings(meter: GatewayMeter): MeterSettings {
+  return {
+    formula: (meter.default_aggregation?.formula as MeterSettings['formula'] | undefined) ?? 'sum',
+    customerKey: meter.customer_mapping?.event_payload_key || 'stripe_customer_id',
+    valueKey: meter.value_settings?.event_payload_key || 'value',
+  };
+}
 export type GatewayCustomer = { id: string; deleted: boolean };
 
 /** A billing period's bounds, as `periodBounds` gives them. */
@@ -101,7 +125,7 @@ export function stripeNodeGateway(stripe: Stripe): StripeGateway {
             event_name: e.eventName,
             identifier: e.identifier,
             timestamp: e.timestamp,
-            payload: { stripe_customer_id: e.stripeCustomerId, value: String(e.value) },
+            payload: { [e.customerKey]: e.stripeCustomerId, [e.valueKey]: String(e.value) },
           },
           accountOptions(stripeAccount),
         ),

@@ -1,9 +1,17 @@
 import { failureOf, type StripeFailure } from './errors.js';
-import type { GatewayMeter, StripeGateway } from './gateway.js';
+import { meterSettings, type GatewayMeter, type StripeGateway } from './gateway.js';
 
 export class StripeLookupError extends Error {
   constructor(
-    readonly code: 'meter_not_found' | 'meter_inactive' | 'meter_mismatch' | 'customer_not_found' | 'customer_deleted' | 'stripe_unavailable',
+    readonly code:
+      | 'meter_not_found'
+      | 'meter_inactive'
+      | 'meter_mismatch'
+      | 'meter_formula_unsupported'
+      | 'meter_formula_mismatch'
+      | 'customer_not_found'
+      | 'customer_deleted'
+      | 'stripe_unavailable',
     message: string,
   ) {
     super(message);
@@ -65,4 +73,32 @@ export async function findCustomer(gateway: StripeGateway, customerId: string, s
   }
   if (customer.deleted) throw new StripeLookupError('customer_deleted', `Stripe customer ${customerId} is deleted`);
   return customer;
+}
+
+/** How a metric aggregates: additive ones (sum, count) are pushed as deltas, the others as the period's value. */
+export type Aggregation = 'sum' | 'count' | 'unique_count' | 'max' | 'latest';
+const additive = new Set<Aggregation>(['sum', 'count']);
+
+/**
+ * The meter's settings, checked against the metric's aggregation. An additive metric is pushed as deltas, which a
+ * `sum` meter adds up; the others as the period's value, which a `last` meter keeps. A `count` meter counts meter
+ * events, which delta pushes make meaningless: it is refused for every metric, saying which meter to create.
+ */
+export function meterFor(meter: GatewayMeter, metric: string, aggregation: Aggregation): { formula: 'sum' | 'last'; customerKey: string; valueKey: string } {
+  const s = meterSettings(meter);
+  const needed = additive.has(aggregation) ? 'sum' : 'last';
+  const create = `create a Stripe meter with default_aggregation[formula]=${needed} for it`;
+  if (s.formula === 'count') {
+    throw new StripeLookupError(
+      'meter_formula_unsupported',
+      `Stripe meter ${meter.id} counts meter events (formula count), and stripemeter sends one meter event per change, not per usage event; metric ${metric} (${aggregation}): ${create}`,
+    );
+  }
+  if (s.formula !== needed) {
+    throw new StripeLookupError(
+      'meter_formula_mismatch',
+      `metric ${metric} aggregates by ${aggregation}, which Stripe must ${needed === 'sum' ? 'add up (formula sum)' : 'keep as the latest value (formula last)'}; meter ${meter.id} has formula ${s.formula}: ${create}`,
+    );
+  }
+  return { formula: s.formula, customerKey: s.customerKey, valueKey: s.valueKey };
 }

@@ -22,6 +22,9 @@ const now = () => toClickHouseTime(Date.now());
 export const ownerClaimToken = (stripeCustomerId: string) => createHash('sha256').update(`stripe_customer_owner:${stripeCustomerId}`).digest('hex');
 
 
+/** A metric's meter binding as it is written: the meter and what it expects (lookups.ts `mappingFor`). */
+export type PriceMappingInput = Pick<PriceMapping, 'tenantId' | 'metric' | 'meterId' | 'eventName' | 'formula' | 'customerPayloadKey' | 'valuePayloadKey' | 'active'>;
+
 export type BindResult =
   | { bound: true; created: boolean; mapping: CustomerMapping }
   | { bound: false; reason: 'owned_by_another_tenant' }
@@ -42,13 +45,16 @@ export class MappingStore {
     return (await this.listPrices(tenantId, metric))[0];
   }
 
-  async putPrice(m: { tenantId: string; metric: string; meterId: string; eventName: string; active: boolean }, createdAt?: string) {
+  async putPrice(m: PriceMappingInput, createdAt?: string) {
     await insertPriceMapping(this.client, [
       {
         tenantId: m.tenantId,
         metric: m.metric,
         meterId: m.meterId,
         eventName: m.eventName,
+        formula: m.formula,
+        customerPayloadKey: m.customerPayloadKey,
+        valuePayloadKey: m.valuePayloadKey,
         active: m.active ? 1 : 0,
         deleted: 0,
         createdAt: createdAt ? toClickHouseTime(createdAt) : now(),
@@ -66,6 +72,9 @@ export class MappingStore {
         metric: existing.metric,
         meterId: existing.meterId,
         eventName: existing.eventName,
+        formula: existing.formula,
+        customerPayloadKey: existing.customerPayloadKey,
+        valuePayloadKey: existing.valuePayloadKey,
         active: 0,
         deleted: 1,
         updatedAt: now(),

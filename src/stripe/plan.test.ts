@@ -12,6 +12,8 @@ const item = (over: Partial<PushItem> = {}): PushItem => ({
   customerRef: 'a',
   period: '2026-06',
   localTotal: '15.5',
+  customerPayloadKey: 'stripe_customer_id',
+  valuePayloadKey: 'value',
   target: 15,
   pushed: 10,
   seq: 2,

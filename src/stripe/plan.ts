@@ -41,6 +41,8 @@ export function newIntent(item: PushItem, seq: number, generation: number, event
     generation,
     meterId: item.meterId,
     eventName: item.eventName,
+    customerPayloadKey: item.customerPayloadKey,
+    valuePayloadKey: item.valuePayloadKey,
     stripeCustomerId: item.stripeCustomerId,
     baseTotal: item.pushed,
     targetTotal: item.target,

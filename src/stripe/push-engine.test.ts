@@ -53,7 +53,7 @@ async function usage(tenantId: string, customers: Record<string, string>) {
 }
 
 async function mapped(tenantId: string, refs: string[]) {
-  await mappings.putPrice({ tenantId, metric: 'calls', meterId: `mtr_${tenantId}`, eventName: `calls_${tenantId}`, active: true });
+  await mappings.putPrice({ tenantId, metric: 'calls', meterId: `mtr_${tenantId}`, eventName: `calls_${tenantId}`, active: true, formula: 'sum', customerPayloadKey: 'stripe_customer_id', valuePayloadKey: 'value' });
   for (const ref of refs) {
     await mappings.bindCustomer({ tenantId, customerRef: ref, stripeCustomerId: `cus_${tenantId}_${ref}`, subscriptionItemId: '' }, tenants[tenantId]!.stripeAccount ?? '');
   }

@@ -397,8 +397,16 @@ export class PushEngine {
       await withRetries(
         (attempt) => {
           attempts = attempt;
-          const { eventName, identifier, eventTs: timestamp, stripeCustomerId, value } = intent;
-          return this.gateway.createMeterEvent(tenant.stripeAccount, { eventName, identifier, timestamp, stripeCustomerId, value });
+          const { eventName, identifier, eventTs: timestamp, stripeCustomerId, value, customerPayloadKey, valuePayloadKey } = intent;
+          return this.gateway.createMeterEvent(tenant.stripeAccount, {
+            eventName,
+            identifier,
+            timestamp,
+            stripeCustomerId,
+            value,
+            customerKey: customerPayloadKey,
+            valueKey: valuePayloadKey,
+          });
         },
         stripeRetry,
         {

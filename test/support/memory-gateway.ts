@@ -9,6 +9,9 @@ type Call = { method: keyof StripeGateway; stripeAccount: string | undefined; ar
  * events dedupe by identifier per account, as Stripe does; `fail` queues failures for the next calls of a method.
  * End-to-end tests use the HTTP sandbox instead.
  */
+/** Stripe's default payload keys, for meter events written by tests. */
+export const defaultKeys = { customerKey: 'stripe_customer_id', valueKey: 'value' } as const;
+
 export class MemoryGateway implements StripeGateway {
   readonly events: Stored[] = [];
   readonly calls: Call[] = [];

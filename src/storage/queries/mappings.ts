@@ -6,6 +6,10 @@ export const priceMapping = z.object({
   metric: z.string(),
   meterId: z.string(),
   eventName: z.string(),
+  /** The meter's aggregation formula and payload keys, as Stripe had them when the mapping was made. */
+  formula: z.enum(['sum', 'last']),
+  customerPayloadKey: z.string(),
+  valuePayloadKey: z.string(),
   active: z.union([z.boolean(), z.number()]).transform(Boolean),
   createdAt: z.string(),
   updatedAt: z.string(),

@@ -2,7 +2,9 @@ import type { Deps } from '../../deps.js';
 import { parseBody, parseQuery, type Ctx } from '../../context.js';
 import { HttpError, validationError } from '../../errors.js';
 import { authorizeTenant } from '../../tenant-access.js';
-import { findMeter, StripeLookupError } from '../../../stripe/lookups.js';
+import type { GatewayMeter } from '../../../stripe/gateway.js';
+import { findMeter, meterFor, StripeLookupError } from '../../../stripe/lookups.js';
+import type { PriceMappingInput } from '../../../stripe/mappings.js';
 import { createMappingSchema, listMappingsQuerySchema, mappingPathSchema, updateMappingSchema } from './schema.js';
 
 /** Stripe said no (400 with its reason) or could not be asked (502). */
@@ -11,6 +13,26 @@ export function stripeLookupFailed(err: unknown): never {
     throw new HttpError(err.code === 'stripe_unavailable' ? 502 : 400, err.code, err.message);
   }
   throw err;
+}
+
+/** The binding of a metric to a meter, refused when the meter's formula does not fit the metric's aggregation. */
+async function mappingFor(deps: Deps, tenantId: string, metric: string, meter: GatewayMeter, active: boolean): Promise<PriceMappingInput> {
+  let fit;
+  try {
+    fit = meterFor(meter, metric, await deps.aggregationOf(tenantId, metric));
+  } catch (err) {
+    stripeLookupFailed(err);
+  }
+  return {
+    tenantId,
+    metric,
+    meterId: meter.id,
+    eventName: meter.event_name,
+    formula: fit.formula,
+    customerPayloadKey: fit.customerKey,
+    valuePayloadKey: fit.valueKey,
+    active,
+  };
 }
 
 function pathParams(ctx: Ctx) {
@@ -33,7 +55,7 @@ export function createMapping(deps: Deps) {
     }
     const meter = await findMeter(deps.stripe.gateway, body, tenant.stripeAccount || undefined).catch(stripeLookupFailed);
     ctx.status = 201;
-    ctx.body = await deps.mappings.putPrice({ tenantId: body.tenantId, metric: body.metric, meterId: meter.id, eventName: meter.event_name, active: body.active });
+    ctx.body = await deps.mappings.putPrice(await mappingFor(deps, body.tenantId, body.metric, meter, body.active));
   };
 }
 
@@ -64,10 +86,7 @@ export function updateMapping(deps: Deps) {
     const existing = await deps.mappings.getPrice(p.tenantId, p.metric);
     if (!existing) throw new HttpError(404, 'not_found', `metric ${p.metric} of tenant ${p.tenantId} has no mapping`);
     const meter = await findMeter(deps.stripe.gateway, body, tenant.stripeAccount || undefined).catch(stripeLookupFailed);
-    ctx.body = await deps.mappings.putPrice(
-      { tenantId: p.tenantId, metric: p.metric, meterId: meter.id, eventName: meter.event_name, active: body.active },
-      existing.createdAt,
-    );
+    ctx.body = await deps.mappings.putPrice(await mappingFor(deps, p.tenantId, p.metric, meter, body.active), existing.createdAt);
   };
 }
 
