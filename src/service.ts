@@ -23,6 +23,7 @@ import { stripeCheck } from './stripe/health.js';
 import { PushLedger } from './stripe/ledger.js';
 import { StripeLimiter } from './stripe/limiter.js';
 import { MappingStore } from './stripe/mappings.js';
+import { MeterStore } from './meters/definitions.js';
 import { PushEngine, type CycleResult } from './stripe/push.js';
 import { openStripe } from './stripe/runtime.js';
 import { AdjustmentStore } from './adjustments/store.js';
@@ -70,6 +71,7 @@ export async function startService(
     log.info({ source: admin.source }, 'admin key loaded');
     const tenants = new TenantStore(storage.api);
     const mappings = new MappingStore(storage.api);
+    const meters = new MeterStore(storage.api);
     const stripe = await openStripe(config, log);
     closers.push(() => stripe.close());
     if (config.demoTenant) {
@@ -178,6 +180,7 @@ export async function startService(
       metrics,
       tenants,
       mappings,
+      meters,
       stripe,
       push: { engine, job: pushJob, workersHere: options.workers },
       keys: new ApiKeyStore(storage.api, admin.key, config.apiKeyCacheTtlMs),

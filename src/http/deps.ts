@@ -8,6 +8,7 @@ import type { Check } from '../ops/health.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Storage } from '../storage/client.js';
 import type { MappingStore } from '../stripe/mappings.js';
+import type { MeterStore } from '../meters/definitions.js';
 import type { CycleResult, PushEngine } from '../stripe/push.js';
 import type { StripeRuntime } from '../stripe/runtime.js';
 import type { PeriodicJob } from '../ops/schedule.js';
@@ -28,6 +29,7 @@ export type Deps = {
   writer: IngestWriter;
   checks: Check[];
   mappings: MappingStore;
+  meters: MeterStore;
   replay: ReplayRunner;
   adjustments: AdjustmentDeps;
   reconcile: { reconciler: Reconciler; runNow: (tenantId: string, metric: string | null) => Promise<ReconRun> };
