@@ -26,6 +26,7 @@ export type ItemState = 'ok' | 'pending' | 'unmapped' | 'unpushable' | 'error';
  */
 export function itemState(item: PushItem, held: Intent | undefined, pushable: boolean): ItemState {
   if (held?.status === 'pending') return 'pending';
+  if (!pushedAggregation(item)) return 'error';
   if (tooLargeForStripe(item)) return 'error';
   if (held?.status === 'stuck') return 'error';
   if (item.delta === 0) return 'ok';
@@ -50,6 +51,22 @@ const tooLargeError = (item: PushItem) => ({
   nextAttemptAt: null,
 });
 
+/**
+ * Sums and counts push deltas to a Stripe sum meter. Other aggregations (unique_count, max, latest) need a Stripe
+ * `last` meter and the period's absolute value, which the push does not send yet: their items are an error with their
+ * own code, and nothing is sent (a delta of their quantities would bill a wrong amount).
+ */
+export const pushedAggregation = (item: PushItem) => item.aggregation === '' || item.aggregation === 'sum' || item.aggregation === 'count';
+
+const notPushedError = (item: PushItem) => ({
+  message:
+    `metric ${item.metric} is a ${item.aggregation} meter: only sum and count meters are pushed to Stripe for now; ` +
+    'nothing is sent for this item (its usage is kept and readable in GET /v1/usage)',
+  code: 'aggregation_not_pushed',
+  httpStatus: null,
+  nextAttemptAt: null,
+});
+
 export type ItemStatus = {
   metric: string;
   customerRef: string;
@@ -62,7 +79,7 @@ export type ItemStatus = {
   eventName: string | null;
   stripeCustomerId: string | null;
   pendingIntent: { identifier: string; value: number; targetTotal: number; attempts: number; createdAt: string } | null;
-  /** `httpStatus` and `nextAttemptAt` are null for an error found before sending (`total_too_large`). */
+  /** `httpStatus` and `nextAttemptAt` are null for an error found before sending (`total_too_large`, `aggregation_not_pushed`). */
   lastError: { message: string; code: string; httpStatus: number | null; nextAttemptAt: string | null } | null;
   lagSeconds: number;
 };
@@ -157,6 +174,8 @@ export class PushEngine {
   private lastByTenant = new Map<string, { states: Map<ItemState, number>; unmappedUnits: number; unpushableUnits: number }>();
   /** Items already logged as too large for Stripe: logged once per process, shown in every status. */
   private loggedTooLarge = new Set<string>();
+  /** Metrics already logged as not pushed for their aggregation: once per process. */
+  private loggedNotPushed = new Set<string>();
 
   constructor(
     private readonly ledger: PushLedger,
@@ -316,7 +335,9 @@ export class PushEngine {
                   createdAt: new Date(held.createdAt).toISOString(),
                 }
               : null,
-          lastError: tooLargeForStripe(item)
+          lastError: !pushedAggregation(item)
+            ? notPushedError(item)
+            : tooLargeForStripe(item)
             ? tooLargeError(item)
             : held?.lastError
             ? {
@@ -356,6 +377,14 @@ export class PushEngine {
       return 'pending';
     }
     const state = itemState(item, held, eventTs !== null);
+    if (!pushedAggregation(item)) {
+      if (!this.loggedNotPushed.has(`${item.tenantId}\u0000${item.metric}`)) {
+        this.loggedNotPushed.add(`${item.tenantId}\u0000${item.metric}`);
+        const { tenantId, metric, aggregation } = item;
+        this.log.error({ tenantId, metric, aggregation, code: 'aggregation_not_pushed' }, notPushedError(item).message);
+      }
+      return state;
+    }
     if (tooLargeForStripe(item) && !this.loggedTooLarge.has(itemKey(item))) {
       this.loggedTooLarge.add(itemKey(item));
       const { tenantId, metric, customerRef, period, localTotal } = item;

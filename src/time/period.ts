@@ -44,7 +44,7 @@ export function canonicalTimeZone(timeZone: string): string {
 
 type LocalParts = { year: number; month: number; day: number; hour: number; minute: number; second: number };
 
-function localParts(instantMs: number, timeZone: string): LocalParts {
+export function localParts(instantMs: number, timeZone: string): LocalParts {
   const out: Record<string, number> = {};
   for (const p of formatter(timeZone).formatToParts(new Date(instantMs))) {
     if (p.type !== 'literal') out[p.type] = Number(p.value);
@@ -53,7 +53,7 @@ function localParts(instantMs: number, timeZone: string): LocalParts {
 }
 
 /** Offset of the zone from UTC at an instant, in ms (local = utc + offset). */
-function offsetAt(instantMs: number, timeZone: string): number {
+export function offsetAt(instantMs: number, timeZone: string): number {
   const p = localParts(instantMs, timeZone);
   const asUtc = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
   return asUtc - Math.floor(instantMs / 1000) * 1000;

@@ -3,24 +3,45 @@ import { parseQuery, type Ctx } from '../../context.js';
 import { authorizeTenant } from '../../tenant-access.js';
 import { sumDecimals } from '../../../counters/decimal.js';
 import { getPeriodTotals, getUsageHistory } from '../../../counters/usage.js';
+import { getPeriodValues } from '../../../meters/usage.js';
+import { additive } from '../../../meters/definitions.js';
 import { periodBounds, periodOf } from '../../../time/period.js';
 import { historyQuerySchema, usageQuerySchema } from './schema.js';
 
-/** GET /v1/usage: totals of one metric in one billing period (default: the current one), per customer. */
+/** GET /v1/usage: one metric's value (per its meter's aggregation) in one billing period (default: the current one), per customer. */
 export function getUsage(deps: Deps) {
   const periodTotals = getPeriodTotals(deps.storage.api);
+  const periodValues = getPeriodValues(deps.storage.api);
   return async (ctx: Ctx) => {
     const q = parseQuery(ctx, usageQuerySchema);
     const tenant = await authorizeTenant(deps, ctx, q.tenantId, 'read');
     const period = q.period ?? periodOf(Date.now(), tenant.timezone);
     const bounds = periodBounds(period, tenant.timezone);
-    const rows = await periodTotals({ tenantId: q.tenantId, metric: q.metric, period, customerRef: q.customerRef ?? '' });
-    ctx.body = {
+    const aggregation = (await deps.meters.get(q.tenantId, q.metric))?.aggregation ?? 'sum';
+    const head = {
       tenantId: q.tenantId,
       metric: q.metric,
+      aggregation,
       period: { name: period, timezone: tenant.timezone, start: bounds.start.toISOString(), end: bounds.end.toISOString() },
-      total: sumDecimals(rows.map((r) => r.total)),
-      customers: rows.map((r) => ({ customerRef: r.customerRef, total: r.total, events: Number(r.eventCount) })),
+    };
+    const params = { tenantId: q.tenantId, metric: q.metric, period, customerRef: q.customerRef ?? '' };
+    if (!additive(aggregation)) {
+      // Not a sum of its customers: the total is the meter's value over all of them (e.g. distinct over the period).
+      const rows = await periodValues({ ...params, aggregation: aggregation as 'unique_count' | 'max' | 'latest' });
+      const customers = rows.filter((r) => r.isTotal === 0);
+      ctx.body = {
+        ...head,
+        total: rows.find((r) => r.isTotal === 1)?.value ?? '0',
+        customers: customers.map((r) => ({ customerRef: r.customerRef, total: r.value, events: Number(r.eventCount) })),
+      };
+      return;
+    }
+    const rows = await periodTotals(params);
+    const valueOf = (r: (typeof rows)[number]) => (aggregation === 'count' ? r.eventCount : r.total);
+    ctx.body = {
+      ...head,
+      total: sumDecimals(rows.map(valueOf)),
+      customers: rows.map((r) => ({ customerRef: r.customerRef, total: valueOf(r), events: Number(r.eventCount) })),
     };
   };
 }

@@ -1,0 +1,191 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { event, startTestService, type TestService } from '../../test/support/service.js';
+
+// Every aggregation over one set of events, against values computed here from the events counted: across hours,
+// with a late event inside the lateness window, a duplicate, and an event beyond the window that a replay counts.
+let svc: TestService;
+
+type Sent = { key: string; customerRef: string; ts: string; quantity: string; user: string; region: string; model: string };
+
+const at = (hhmm: string) => `2026-03-10T${hhmm}:00.000Z`;
+const sent = (key: string, customerRef: string, hhmm: string, quantity: string, user: string, region = 'eu', model = 'small'): Sent => ({
+  key,
+  customerRef,
+  ts: at(hhmm),
+  quantity,
+  user,
+  region,
+  model,
+});
+
+// In ingest order; watermarks move per (metric, customer).
+const inOrder = [
+  sent('a', 'c1', '10:00', '5', 'u1', 'eu', 'small'),
+  sent('b', 'c1', '10:20', '2.5', 'u2', 'us', 'large'),
+  sent('c', 'c1', '11:05', '7', 'u1', 'eu', 'large'),
+  sent('d', 'c1', '12:10', '1.25', 'u3', 'eu', 'small'),
+  sent('e', 'c2', '11:30', '9', 'u1', 'us', 'small'),
+];
+// Behind c1's watermark (12:10) but inside the 1 h lateness window: counted at once.
+const late = sent('f', 'c1', '11:40', '8', 'u2', 'us', 'small');
+// More than an hour behind: stored, counted only by a replay.
+const beyond = sent('g', 'c1', '09:00', '20', 'u4', 'eu', 'large');
+
+const metrics = {
+  m_calls: { aggregation: 'sum', dimensions: ['model', 'region'] },
+  m_req: { aggregation: 'count' },
+  m_mau: { aggregation: 'unique_count', uniqueBy: 'user', dimensions: ['region'] },
+  m_peak: { aggregation: 'max' },
+  m_store: { aggregation: 'latest' },
+} as const;
+type Metric = keyof typeof metrics;
+
+const asEvent = (metric: Metric, s: Sent) =>
+  event({ metric, customerRef: s.customerRef, ts: s.ts, quantity: s.quantity, idempotencyKey: `${metric}-${s.key}`, meta: { user: s.user, region: s.region, model: s.model } });
+
+/** The value of an aggregation over events, as exact decimal text (quantities here have at most 2 decimals). */
+function expected(metric: Metric, events: Sent[]): string {
+  const cents = (q: string) => Math.round(Number(q) * 100);
+  const text = (c: number) => String(c / 100);
+  switch (metrics[metric].aggregation) {
+    case 'sum':
+      return text(events.reduce((n, e) => n + cents(e.quantity), 0));
+    case 'count':
+      return String(events.length);
+    case 'unique_count':
+      return String(new Set(events.map((e) => e.user)).size);
+    case 'max':
+      return text(Math.max(...events.map((e) => cents(e.quantity))));
+    case 'latest':
+      return [...events].sort((x, y) => x.ts.localeCompare(y.ts)).at(-1)!.quantity;
+  }
+}
+
+async function ingest(events: unknown[]) {
+  const r = await svc.request('POST', '/v1/events/ingest', { body: { events } });
+  expect(r.status, JSON.stringify(r.body)).toBe(200);
+  return r.body;
+}
+
+async function usage(metric: Metric) {
+  const r = await svc.request('GET', `/v1/usage?tenantId=demo&metric=${metric}&period=2026-03`);
+  expect(r.status, JSON.stringify(r.body)).toBe(200);
+  return r.body;
+}
+
+const replay = (metricNames: string[], mode: 'dry-run' | 'apply') =>
+  svc.request('POST', '/v1/replay', {
+    body: { tenantId: 'demo', metrics: metricNames, since: '2026-03-10T08:00:00Z', until: '2026-03-10T14:00:00Z', mode },
+  });
+
+beforeAll(async () => {
+  svc = await startTestService({ EVENT_RETENTION: 'P3650D', LATENESS_WINDOW: 'PT1H' });
+  for (const [metric, spec] of Object.entries(metrics)) {
+    const r = await svc.request('POST', '/v1/meters', { body: { tenantId: 'demo', metric, ...spec } });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+  }
+  const names = Object.keys(metrics) as Metric[];
+  for (const s of inOrder) await ingest(names.map((m) => asEvent(m, s)));
+  const lateResult = await ingest(names.map((m) => asEvent(m, late)));
+  expect(lateResult.results.map((r: { lateness?: string }) => r.lateness)).toEqual(names.map(() => 'late'));
+  const beyondResult = await ingest(names.map((m) => asEvent(m, beyond)));
+  expect(beyondResult.results.map((r: { lateness?: string }) => r.lateness)).toEqual(names.map(() => 'beyond_window'));
+  const duplicates = await ingest(names.map((m) => asEvent(m, inOrder[0]!)));
+  expect(duplicates.duplicates).toBe(names.length);
+});
+afterAll(async () => {
+  await svc?.destroy();
+});
+
+const counted = [...inOrder, late];
+const ofCustomer = (events: Sent[], c: string) => events.filter((e) => e.customerRef === c);
+
+describe('usage per aggregation', () => {
+  it.each(Object.keys(metrics) as Metric[])('%s: per customer and overall, from the events counted', async (metric) => {
+    const body = await usage(metric);
+    expect(body.aggregation).toBe(metrics[metric].aggregation);
+    expect(body.customers).toEqual([
+      { customerRef: 'c1', total: expected(metric, ofCustomer(counted, 'c1')), events: 5 },
+      { customerRef: 'c2', total: expected(metric, ofCustomer(counted, 'c2')), events: 1 },
+    ]);
+    expect(body.total).toBe(expected(metric, counted));
+  });
+
+  it('counts distinct values over the period, not a sum of hourly or per-customer distincts', async () => {
+    const body = await usage('m_mau');
+    // c1: u1 (10:00, 11:05), u2 (10:20, 11:40), u3 (12:10) over three hours; with c2's u1, three users in all.
+    expect(body.customers[0].total).toBe('3');
+    expect(body.total).toBe('3');
+  });
+
+  it('refuses adjustments of non-additive meters and takes them for additive ones', async () => {
+    const adjust = (metric: string) =>
+      svc.request('POST', '/v1/adjustments', { body: { tenantId: 'demo', metric, customerRef: 'c1', period: '2026-03', delta: '1', reason: 'correction' } });
+    for (const metric of ['m_mau', 'm_peak', 'm_store']) {
+      const r = await adjust(metric);
+      expect(r.status).toBe(400);
+      expect(r.body.error.code).toBe('aggregation_not_adjustable');
+    }
+    expect((await adjust('m_calls')).status, 'sum').toBe(201);
+    expect((await adjust('m_req')).status, 'count').toBe(201);
+  });
+
+  it('does not push non-additive meters: their items show an aggregation_not_pushed error; a count meter pushes its events', async () => {
+    for (let cycle = 0; cycle < 2; cycle++) expect((await svc.request('POST', '/v1/push/run', { body: { tenantId: 'demo' } })).status).toBe(200);
+    const r = await svc.request('GET', '/v1/push/status?tenantId=demo');
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const items = r.body.items as Array<{ metric: string; customerRef: string; period: string; status: string; localTotal: string; lastError: { code: string } | null }>;
+    for (const metric of ['m_mau', 'm_peak', 'm_store']) {
+      const item = items.find((i) => i.metric === metric && i.customerRef === 'c1')!;
+      expect(item.status).toBe('error');
+      expect(item.lastError?.code).toBe('aggregation_not_pushed');
+    }
+    expect(items.find((i) => i.metric === 'm_req' && i.customerRef === 'c1')!.localTotal).toBe('5');
+    expect(items.find((i) => i.metric === 'm_calls' && i.customerRef === 'c1')!).toMatchObject({ localTotal: '23.75' });
+    // Logged once, however many cycles.
+    expect(svc.logs.filter((l) => l.code === 'aggregation_not_pushed' && l.metric === 'm_peak').length).toBe(1);
+  });
+});
+
+describe('replay per aggregation', () => {
+  it('dry-run reports each non-additive meter before and after, and changes nothing', async () => {
+    const dry = await replay(Object.keys(metrics), 'dry-run');
+    expect(dry.status, JSON.stringify(dry.body)).toBe(200);
+    const withBeyond = [...counted, beyond];
+    const meterItems = dry.body.result.meterItems as Array<{ metric: Metric; customerRef: string; before: string; after: string }>;
+    for (const metric of ['m_mau', 'm_peak', 'm_store'] as const) {
+      expect(meterItems.find((i) => i.metric === metric && i.customerRef === 'c1')).toMatchObject({
+        before: expected(metric, ofCustomer(counted, 'c1')),
+        after: expected(metric, ofCustomer(withBeyond, 'c1')),
+      });
+    }
+    for (const metric of Object.keys(metrics) as Metric[]) {
+      expect((await usage(metric)).total).toBe(expected(metric, counted));
+    }
+  });
+
+  it('apply counts the event beyond the window in every aggregation, and a second apply changes nothing', async () => {
+    const apply = await replay(Object.keys(metrics), 'apply');
+    expect(apply.body.status, JSON.stringify(apply.body)).toBe('succeeded');
+    const withBeyond = [...counted, beyond];
+    for (const metric of Object.keys(metrics) as Metric[]) {
+      const body = await usage(metric);
+      expect(body.customers[0], metric).toEqual({ customerRef: 'c1', total: expected(metric, ofCustomer(withBeyond, 'c1')), events: 6 });
+      expect(body.total, metric).toBe(expected(metric, withBeyond));
+    }
+    const again = await replay(Object.keys(metrics), 'apply');
+    expect(again.body.result.summary).toMatchObject({ changed: 0, lateEvents: 0 });
+    for (const metric of Object.keys(metrics) as Metric[]) {
+      expect((await usage(metric)).total, metric).toBe(expected(metric, withBeyond));
+    }
+    // The grouped states agree too: the sum meter by dimension over the period.
+    const q = new URLSearchParams({ tenantId: 'demo', metric: 'm_calls', from: '2026-03-01T00:00:00Z', to: '2026-04-01T00:00:00Z', window: 'billing_period', groupBy: 'model' });
+    const grouped = await svc.request('GET', `/v1/usage/query?${q}`);
+    expect(grouped.status, JSON.stringify(grouped.body)).toBe(200);
+    const byModel = (model: string) => expected('m_calls', withBeyond.filter((e) => e.model === model));
+    expect(grouped.body.rows).toEqual([
+      { windowStart: '2026-03-01T00:00:00.000Z', windowEnd: '2026-04-01T00:00:00.000Z', dimensions: { model: 'large' }, value: byModel('large') },
+      { windowStart: '2026-03-01T00:00:00.000Z', windowEnd: '2026-04-01T00:00:00.000Z', dimensions: { model: 'small' }, value: byModel('small') },
+    ]);
+  });
+});
