@@ -6,10 +6,6 @@ import { queryGroupedUsage, type GroupedSource, type UsageWindow } from '../../.
 import { canonicalTimeZone, isValidTimeZone, localParts, offsetAt, periodBounds, periodOf } from '../../../time/period.js';
 import { filterValueSchema, groupedQuerySchema } from './schema.js';
 
-/** Bounds of one grouped query: windows asked for, and rows answered (more is a 400, never a silent cut). */
-export const maxWindows = 10_000;
-export const maxRows = 10_000;
-
 const windowMs: Record<Exclude<UsageWindow, 'billing_period'>, number> = { PT1M: 60_000, PT1H: 3600_000, P1D: 86_400_000 };
 
 /** Whether an instant starts a window in the zone (a minute, hour, local day or billing period). */
@@ -34,10 +30,12 @@ const badRequest = (code: string, message: string) => new HttpError(400, code, m
 /**
  * GET /v1/usage/query: a metric's usage per window (minute, hour, day in a time zone, or billing period), optionally
  * per customer and dimension, filtered on dimension values. Values follow the metric's aggregation and leave as
- * decimal strings. from and to must start windows; at most maxWindows windows and maxRows rows.
+ * decimal strings. from and to must start windows; at most USAGE_QUERY_MAX_WINDOWS windows and USAGE_QUERY_MAX_ROWS rows.
  */
 export function queryUsage(deps: Deps) {
   const grouped = queryGroupedUsage(deps.storage.api);
+  // Windows asked for and rows answered: more is a 400, never a silent cut.
+  const { maxRows, maxWindows } = deps.config.usageQuery;
   return async (ctx: Ctx) => {
     const own: Record<string, unknown> = {};
     const filters: Array<[string, string]> = [];
