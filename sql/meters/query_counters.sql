@@ -5,7 +5,7 @@ SELECT
   formatDateTime(window_end, '%Y-%m-%dT%H:%i:%SZ', 'UTC') AS windowEnd,
   window_period AS period,
   customer AS customerRef,
-  map() :: Map(String, String) AS dimensions,
+  CAST([], 'Array(String)') AS dimensionValues,
   toString(sum(toDecimal256(quantity, 6))) AS value
 FROM (
   SELECT

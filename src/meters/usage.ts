@@ -45,7 +45,7 @@ export const groupedQueryParams = z.object({
   window: z.enum(usageWindows),
   timezone: z.string(),
   byCustomer: z.boolean(),
-  groupBy: z.array(z.string()),
+  groupBy: z.array(z.string()).max(5),
   filters: z.array(z.tuple([z.string(), z.string()])),
   customerRef: z.string().default(''),
   limit: z.number().int().positive(),
@@ -55,7 +55,7 @@ export const groupedRow = z.object({
   windowEnd: z.string(),
   period: z.string(),
   customerRef: z.string(),
-  dimensions: z.record(z.string(), z.string()),
+  dimensionValues: z.array(z.string()),
   value: decimalText,
 });
 

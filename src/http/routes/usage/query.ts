@@ -90,6 +90,7 @@ export function queryUsage(deps: Deps) {
     const wholeHours = offsetAt(fromMs, timeZone) % 3600_000 === 0 && offsetAt(toMs, timeZone) % 3600_000 === 0;
     const source: GroupedSource = q.window === 'PT1M' || !wholeHours ? 'events' : meter ? 'states' : 'counters';
     const byCustomer = groupBy.includes('customerRef');
+    const dimensionNames = groupBy.filter((g) => g !== 'customerRef');
     const rows = await grouped(source, {
       tenantId: q.tenantId,
       metric: q.metric,
@@ -99,7 +100,7 @@ export function queryUsage(deps: Deps) {
       window: q.window,
       timezone: timeZone,
       byCustomer,
-      groupBy: groupBy.filter((g) => g !== 'customerRef'),
+      groupBy: dimensionNames,
       filters,
       customerRef: q.customerRef ?? '',
       limit: maxRows + 1,
@@ -122,7 +123,7 @@ export function queryUsage(deps: Deps) {
           windowStart: (bounds?.start ?? new Date(r.windowStart)).toISOString(),
           windowEnd: (bounds?.end ?? new Date(r.windowEnd)).toISOString(),
           ...(byCustomer ? { customerRef: r.customerRef } : {}),
-          dimensions: r.dimensions,
+          dimensions: Object.fromEntries(dimensionNames.map((name, i) => [name, r.dimensionValues[i] ?? ''])),
           value: r.value,
         };
       }),
