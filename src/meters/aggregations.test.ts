@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { event, startTestService, type TestService } from '../../test/support/service.js';
+import { tenantWithMeter } from '../../test/support/stripe.js';
 
 // Every aggregation over one set of events, against values computed here from the events counted: across hours,
 // with a late event inside the lateness window, a duplicate, and an event beyond the window that a replay counts.
@@ -189,3 +190,23 @@ describe('replay per aggregation', () => {
     ]);
   });
 });
+
+describe('a count meter in Stripe', () => {
+  it('pushes its event count to a Stripe sum meter and reconciles against it', async () => {
+    const counted = await tenantWithMeter(svc, 'cnt', 'm_calls', ['c1']);
+    const defined = await svc.request('POST', '/v1/meters', { body: { tenantId: 'cnt', metric: 'm_calls', aggregation: 'count' } });
+    expect(defined.status).toBe(201);
+    const now = Date.now();
+    const events = ['2.5', '4', '10'].map((quantity, i) =>
+      event({ tenantId: 'cnt', metric: 'm_calls', customerRef: 'c1', quantity, ts: new Date(now - i * 1000).toISOString() }),
+    );
+    expect((await ingest(events)).accepted).toBe(3);
+    const pushed = await svc.request('POST', '/v1/push/run', { body: { tenantId: 'cnt' } });
+    expect(pushed.body.unitsPushed, JSON.stringify(pushed.body)).toBe(3);
+    expect(counted.stripeTotal('c1')).toBe(3);
+    const recon = await svc.request('POST', '/v1/reconciliation/run', { body: { tenantId: 'cnt' } });
+    expect(recon.body.items[0]).toMatchObject({ status: 'ok', local: '3', stripe: '3' });
+    expect((await svc.request('GET', '/v1/usage?tenantId=cnt&metric=m_calls')).body).toMatchObject({ aggregation: 'count', total: '3' });
+  });
+});
+
