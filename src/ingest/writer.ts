@@ -189,6 +189,11 @@ export class IngestWriter {
     }
   }
 
+  /** Whether rows of a tenant's metric wait in the queue (not yet taken into a group). */
+  queued(tenantId: string, metric: string): boolean {
+    return this.queue.some((w) => w.tenants.has(tenantId) && w.rows.some((r) => r.tenant_id === tenantId && r.metric === metric));
+  }
+
   /** Resolves when every group taken so far has committed (or failed). */
   committed(): Promise<void> {
     return this.settled;

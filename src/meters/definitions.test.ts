@@ -99,4 +99,28 @@ describe('meter definitions', () => {
     expect(r.body.results[2].status).toBe('rejected');
     expect(r.body.results[3].status).toBe('rejected');
   });
+
+  it('never lets events of one metric be stored under two definitions when a meter is defined during ingest', async () => {
+    for (let round = 0; round < 4; round++) {
+      const metric = `m_race_${round}`;
+      const batches = Array.from({ length: 12 }, (_, b) =>
+        Array.from({ length: 50 }, (_, i) => event({ metric, idempotencyKey: `${metric}-${b}-${i}`, meta: { user: `u${i}` } })),
+      );
+      const ingests = batches.map((events, b) =>
+        new Promise((r) => setTimeout(r, b * 2)).then(() => svc.request('POST', '/v1/events/ingest', { body: { events } })),
+      );
+      const defined = new Promise((r) => setTimeout(r, round * 6)).then(() => define({ tenantId: 'demo', metric, aggregation: 'max' }));
+      const results = await Promise.all([...ingests, defined]);
+      const status = (results.at(-1) as { status: number }).status;
+      expect([201, 409]).toContain(status);
+      const rs = await svc.deps.storage.api.query({
+        query: 'SELECT aggregation, count() AS n FROM events WHERE tenant_id = {t:String} AND metric = {m:String} GROUP BY aggregation',
+        query_params: { t: 'demo', m: metric },
+        format: 'JSONEachRow',
+      });
+      const byAggregation = await rs.json<{ aggregation: string; n: string }>();
+      // Created: every event after it is a max event, and none came before (else it would have been refused).
+      expect(byAggregation.map((r) => r.aggregation), `round ${round}: ${status}`).toEqual([status === 201 ? 'max' : '']);
+    }
+  });
 });

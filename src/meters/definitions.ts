@@ -33,12 +33,18 @@ export const sameSpec = (a: MeterSpec, b: MeterSpec) =>
 
 const cacheTtlMs = 30_000;
 
+const keyOf = (tenantId: string, metric: string) => `${tenantId}\u0000${metric}`;
+
 /**
  * Meter definitions. Ingest reads them for every event, so each tenant's are cached in memory (loaded once per
- * TTL); a change made through this store is seen by this process at once, by others within the TTL.
+ * TTL); a change made through this store is seen by this process at once (`changing`), by others within the TTL.
  */
 export class MeterStore {
-  private cache = new Map<string, { meters: Map<string, Meter>; loadedAt: number }>();
+  private cache = new Map<string, { meters: Map<string, MeterSpec>; loadedAt: number }>();
+  /** Definitions being written (null: being deleted): ingest uses them from the start of the change. */
+  private staged = new Map<string, MeterSpec | null>();
+  /** Changes per tenant: a load that started before one finished would bring back the old definitions. */
+  private changes = new Map<string, number>();
 
   constructor(private readonly client: ClickHouseClient) {}
 
@@ -55,13 +61,38 @@ export class MeterStore {
   async load(tenantId: string): Promise<void> {
     const held = this.cache.get(tenantId);
     if (held && Date.now() - held.loadedAt < cacheTtlMs) return;
+    const changes = this.changes.get(tenantId) ?? 0;
     const meters = await this.list(tenantId);
+    if ((this.changes.get(tenantId) ?? 0) !== changes) return;
     this.cache.set(tenantId, { meters: new Map(meters.map((m) => [m.metric, m])), loadedAt: Date.now() });
   }
 
-  /** The definition of a metric as cached by `load` (undefined: a sum with no dimensions). */
-  cached(tenantId: string, metric: string): Meter | undefined {
+  /** The definition of a metric as cached by `load`, or being written (undefined: a sum with no dimensions). */
+  cached(tenantId: string, metric: string): MeterSpec | undefined {
+    const staged = this.staged.get(keyOf(tenantId, metric));
+    if (staged !== undefined) return staged ?? undefined;
     return this.cache.get(tenantId)?.meters.get(metric);
+  }
+
+  /**
+   * Runs `write` (which stores `next` for the metric, or deletes it with null) with `next` in force for ingest in
+   * this process from the call on (set before the first await), so no event prepared after the caller's checks
+   * carries the old definition. If `write` fails, the cache is left as it was; events prepared meanwhile keep `next`
+   * (the engine failed that write, so their insert most likely fails too).
+   */
+  async changing<T>(tenantId: string, metric: string, next: MeterSpec | null, write: () => Promise<T>): Promise<T> {
+    const key = keyOf(tenantId, metric);
+    this.staged.set(key, next);
+    this.changes.set(tenantId, (this.changes.get(tenantId) ?? 0) + 1);
+    try {
+      const out = await write();
+      const entry = this.cache.get(tenantId);
+      if (entry && next) entry.meters.set(metric, next);
+      if (entry && !next) entry.meters.delete(metric);
+      return out;
+    } finally {
+      this.staged.delete(key);
+    }
   }
 
   async hasEvents(tenantId: string, metric: string): Promise<boolean> {
@@ -89,7 +120,6 @@ export class MeterStore {
       ],
       format: 'JSONEachRow',
     });
-    this.cache.delete(tenantId);
     return (await this.get(tenantId, metric))!;
   }
 
@@ -110,6 +140,5 @@ export class MeterStore {
       ],
       format: 'JSONEachRow',
     });
-    this.cache.delete(existing.tenantId);
   }
 }

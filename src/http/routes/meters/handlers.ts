@@ -23,14 +23,15 @@ const fixed = (tenantId: string, metric: string) =>
   );
 
 /**
- * Runs a definition change while the tenant's ingest is held (no group commits for it): the check that the metric
- * has no stored event and the change cannot interleave with its first events, which ingest would aggregate under the
- * old definition.
+ * Runs a definition change while the tenant's ingest is held (groups already taken have committed, later ones wait).
+ * The metric must have no event, stored or queued (queued rows were prepared under the old definition); the last
+ * check and putting the new definition in force for ingest happen in one synchronous step, so no event slips between.
  */
-function whileNoEvents<T>(deps: Deps, tenantId: string, metric: string, change: () => Promise<T>): Promise<T> {
+function whileNoEvents<T>(deps: Deps, tenantId: string, metric: string, next: MeterSpec | null, write: () => Promise<T>): Promise<T> {
   return deps.writer.exclusive(tenantId, async () => {
     if (await deps.meters.hasEvents(tenantId, metric)) throw fixed(tenantId, metric);
-    return change();
+    if (deps.writer.queued(tenantId, metric)) throw fixed(tenantId, metric);
+    return deps.meters.changing(tenantId, metric, next, write);
   });
 }
 
@@ -49,7 +50,8 @@ export function createMeter(deps: Deps) {
       throw new HttpError(409, 'meter_exists', `metric ${body.metric} has a meter already; see GET /v1/meters/${body.tenantId}/${body.metric}`);
     }
     ctx.status = 201;
-    ctx.body = await whileNoEvents(deps, body.tenantId, body.metric, () => deps.meters.put(body.tenantId, body.metric, specOf(body)));
+    const spec = specOf(body);
+    ctx.body = await whileNoEvents(deps, body.tenantId, body.metric, spec, () => deps.meters.put(body.tenantId, body.metric, spec));
   };
 }
 
@@ -84,7 +86,7 @@ export function updateMeter(deps: Deps) {
       ctx.body = existing;
       return;
     }
-    ctx.body = await whileNoEvents(deps, p.tenantId, p.metric, () => deps.meters.put(p.tenantId, p.metric, spec, existing.createdAt));
+    ctx.body = await whileNoEvents(deps, p.tenantId, p.metric, spec, () => deps.meters.put(p.tenantId, p.metric, spec, existing.createdAt));
   };
 }
 
@@ -95,7 +97,7 @@ export function deleteMeter(deps: Deps) {
     await authorizeTenant(deps, ctx, p.tenantId, 'admin');
     const existing = await deps.meters.get(p.tenantId, p.metric);
     if (!existing) throw notFound(p.tenantId, p.metric);
-    await whileNoEvents(deps, p.tenantId, p.metric, () => deps.meters.delete(existing));
+    await whileNoEvents(deps, p.tenantId, p.metric, null, () => deps.meters.delete(existing));
     ctx.status = 204;
   };
 }
