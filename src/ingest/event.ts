@@ -3,7 +3,7 @@ import { fingerprint } from './identity.js';
 import { parseQuantity } from './quantity.js';
 import { parseTimestamp } from './timestamp.js';
 import { toClickHouseTime } from '../storage/time.js';
-import { periodOf } from '../time/period.js';
+import { dayStartOf, periodOf } from '../time/period.js';
 import type { MeterSpec } from '../meters/definitions.js';
 
 export const identifier = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
@@ -52,6 +52,8 @@ export type EventRow = {
   aggregation?: string;
   dimensions?: Record<string, string>;
   unique_value?: string;
+  /** The UTC instant the event's local day starts at in the tenant's zone (`YYYY-MM-DD hh:mm:ss`): the daily states' key. */
+  day?: string;
 };
 
 export type EventError = { code: 'invalid_event' | 'timestamp_out_of_range'; message: string; field?: string };
@@ -193,6 +195,7 @@ export function prepareEvent(input: unknown, ctx: PrepareContext): PrepareResult
         // In the definition's order, so one combination of values is one key of the meter states.
         dimensions: Object.fromEntries(meter.dimensions.map((d) => [d, own(d) ?? ''])),
         unique_value: uniqueValue ?? '',
+        day: toClickHouseTime(dayStartOf(tsMs, ctx.timeZoneOf(content.tenantId))).slice(0, 19),
       }
     : {};
   return {

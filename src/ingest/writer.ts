@@ -76,7 +76,7 @@ function estimateBytes(rows: EventRow[]): number {
     n += r.resource_id.length + r.quantity.length + r.ts.length + r.period.length + r.source.length + r.payload_hash.length;
     for (const k in r.meta) n += 6 + k.length + r.meta[k]!.length;
     if (r.aggregation !== undefined) {
-      n += 48 + r.aggregation.length + (r.unique_value?.length ?? 0);
+      n += 80 + r.aggregation.length + (r.unique_value?.length ?? 0);
       for (const k in r.dimensions) n += 6 + k.length + r.dimensions[k]!.length;
     }
   }

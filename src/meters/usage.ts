@@ -60,10 +60,11 @@ export const groupedRow = z.object({
 });
 
 /**
- * Where a grouped query reads: the events for minute windows or a zone whose offset is not whole hours; else the
- * hourly meter states for a metric with a definition, the hourly usage counters for one without.
+ * Where a grouped query reads. A metric with a meter: the daily states for days in the tenant's zone and billing
+ * periods, the hourly states for hours and days in another zone with a whole-hour offset. One without: the hourly usage
+ * counters. Either: the events for minute windows, and hours or days in a zone whose offset is not whole hours.
  */
-export type GroupedSource = 'events' | 'states' | 'counters';
+export type GroupedSource = 'events' | 'daily' | 'states' | 'counters';
 
 export function queryGroupedUsage(client: ClickHouseClient) {
   return async (source: GroupedSource, input: z.input<typeof groupedQueryParams>) => {

@@ -94,6 +94,40 @@ describe('GET /v1/usage/query', () => {
     ]);
   });
 
+  it("reads days in the tenant's own zone from the daily states: half-hour offsets and a 23-hour day", async () => {
+    for (const [id, timezone] of [['kol', 'Asia/Kolkata'], ['ber', 'Europe/Berlin']]) {
+      expect((await svc.request('POST', '/v1/admin/tenants', { body: { id, timezone } })).status).toBe(201);
+      expect((await svc.request('POST', '/v1/meters', { body: { tenantId: id, metric: 'm_tokens', aggregation: 'sum', dimensions: ['model'] } })).status).toBe(201);
+    }
+    const kolkata = tokens.map((t) => event({ tenantId: 'kol', metric: 'm_tokens', customerRef: t.customerRef, ts: t.ts, quantity: t.quantity, idempotencyKey: t.key, meta: { model: t.model } }));
+    // Berlin's 29 March 2026 lasts 23 hours: 2026-03-28T23:00Z to 2026-03-29T22:00Z.
+    const berlin = [
+      ['b1', '2026-03-28T22:59:00Z', '1'],
+      ['b2', '2026-03-28T23:30:00Z', '2'],
+      ['b3', '2026-03-29T21:30:00Z', '4'],
+      ['b4', '2026-03-29T22:30:00Z', '8'],
+    ].map(([key, ts, quantity]) => event({ tenantId: 'ber', metric: 'm_tokens', ts, quantity, idempotencyKey: key, meta: { model: 'a' } }));
+    expect((await svc.request('POST', '/v1/events/ingest', { body: { events: [...kolkata, ...berlin] } })).body.accepted).toBe(10);
+
+    const kol = await svc.request('GET', `/v1/usage/query?${new URLSearchParams({ tenantId: 'kol', metric: 'm_tokens', window: 'P1D', from: '2026-03-07T18:30:00Z', to: '2026-03-09T18:30:00Z' })}`);
+    expect(kol.body.rows).toEqual([
+      { ...day('2026-03-07T18:30:00', '2026-03-08T18:30:00'), dimensions: {}, value: '15.5' },
+      { ...day('2026-03-08T18:30:00', '2026-03-09T18:30:00'), dimensions: {}, value: '48' },
+    ]);
+    const ber = await svc.request('GET', `/v1/usage/query?${new URLSearchParams({ tenantId: 'ber', metric: 'm_tokens', window: 'P1D', from: '2026-03-27T23:00:00Z', to: '2026-03-30T22:00:00Z', groupBy: 'model' })}`);
+    expect(ber.body.rows).toEqual([
+      { ...day('2026-03-27T23:00:00', '2026-03-28T23:00:00'), dimensions: { model: 'a' }, value: '1' },
+      { ...day('2026-03-28T23:00:00', '2026-03-29T22:00:00'), dimensions: { model: 'a' }, value: '6' },
+      { ...day('2026-03-29T22:00:00', '2026-03-30T22:00:00'), dimensions: { model: 'a' }, value: '8' },
+    ]);
+    // The same days from the hourly states (the zone named explicitly, another tenant's zone) agree.
+    const viaHours = await svc.request('GET', `/v1/usage/query?${new URLSearchParams({ tenantId: 'demo', metric: 'm_tokens', window: 'P1D', timezone: 'Europe/Berlin', from: '2026-03-06T23:00:00Z', to: '2026-03-09T23:00:00Z' })}`);
+    expect(viaHours.body.rows.map((r: { windowStart: string; value: string }) => [r.windowStart, r.value])).toEqual([
+      ['2026-03-07T23:00:00.000Z', '15.5'],
+      ['2026-03-08T23:00:00.000Z', '48'],
+    ]);
+  });
+
   it('counts distinct values exactly per window: a period is not the sum of its days', async () => {
     const days = await rows({ metric: 'm_users', window: 'P1D', from: '2026-03-07T00:00:00Z', to: '2026-03-10T00:00:00Z' });
     expect(days.map((r: { value: string }) => r.value)).toEqual(['1', '2', '2']);

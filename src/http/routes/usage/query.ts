@@ -88,7 +88,9 @@ export function queryUsage(deps: Deps) {
     }
 
     const wholeHours = offsetAt(fromMs, timeZone) % 3600_000 === 0 && offsetAt(toMs, timeZone) % 3600_000 === 0;
-    const source: GroupedSource = q.window === 'PT1M' || !wholeHours ? 'events' : meter ? 'states' : 'counters';
+    const tenantDays = q.window === 'billing_period' || (q.window === 'P1D' && timeZone === tenant.timezone);
+    const source: GroupedSource =
+      meter && tenantDays ? 'daily' : q.window === 'PT1M' || !wholeHours ? 'events' : meter ? 'states' : 'counters';
     const byCustomer = groupBy.includes('customerRef');
     const dimensionNames = groupBy.filter((g) => g !== 'customerRef');
     const rows = await grouped(source, {
