@@ -119,6 +119,18 @@ describe('usage per aggregation', () => {
     expect(body.total).toBe('3');
   });
 
+  it('answers the history of additive meters (a count in events) and points the others to the grouped query', async () => {
+    const history = (metric: string) =>
+      svc.request('GET', `/v1/usage/history?tenantId=demo&metric=${metric}&since=2026-03-10T00:00:00Z&until=2026-03-11T00:00:00Z&step=day`);
+    expect((await history('m_req')).body).toMatchObject({ aggregation: 'count', total: '6', buckets: [{ total: '6', events: 6 }] });
+    expect((await history('m_calls')).body).toMatchObject({ aggregation: 'sum', total: expected('m_calls', counted) });
+    for (const metric of ['m_mau', 'm_peak', 'm_store']) {
+      const r = await history(metric);
+      expect(r.status).toBe(400);
+      expect(r.body.error.code).toBe('aggregation_not_additive');
+    }
+  });
+
   it('refuses adjustments of non-additive meters and takes them for additive ones', async () => {
     const adjust = (metric: string) =>
       svc.request('POST', '/v1/adjustments', { body: { tenantId: 'demo', metric, customerRef: 'c1', period: '2026-03', delta: '1', reason: 'correction' } });

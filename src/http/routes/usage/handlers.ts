@@ -1,5 +1,6 @@
 import type { Deps } from '../../deps.js';
 import { parseQuery, type Ctx } from '../../context.js';
+import { HttpError } from '../../errors.js';
 import { authorizeTenant } from '../../tenant-access.js';
 import { sumDecimals } from '../../../counters/decimal.js';
 import { getPeriodTotals, getUsageHistory } from '../../../counters/usage.js';
@@ -46,12 +47,21 @@ export function getUsage(deps: Deps) {
   };
 }
 
-/** GET /v1/usage/history: usage per hour or per day (in the tenant's zone) over [since, until). */
+/** GET /v1/usage/history: usage per hour or per day (in the tenant's zone) over [since, until); sum and count meters. */
 export function getHistory(deps: Deps) {
   const history = getUsageHistory(deps.storage.api);
   return async (ctx: Ctx) => {
     const q = parseQuery(ctx, historyQuerySchema);
     const tenant = await authorizeTenant(deps, ctx, q.tenantId, 'read');
+    const aggregation = (await deps.meters.get(q.tenantId, q.metric))?.aggregation ?? 'sum';
+    if (!additive(aggregation)) {
+      throw new HttpError(
+        400,
+        'aggregation_not_additive',
+        `metric ${q.metric} is a ${aggregation} meter: its buckets and total are not sums; ` +
+          'read them from GET /v1/usage/query (window PT1H or P1D)',
+      );
+    }
     const rows = await history({
       tenantId: q.tenantId,
       metric: q.metric,
@@ -61,6 +71,7 @@ export function getHistory(deps: Deps) {
       step: q.step,
       timezone: tenant.timezone,
     });
+    const valueOf = (r: (typeof rows)[number]) => (aggregation === 'count' ? r.eventCount : r.total);
     ctx.body = {
       tenantId: q.tenantId,
       metric: q.metric,
@@ -69,8 +80,9 @@ export function getHistory(deps: Deps) {
       timezone: tenant.timezone,
       since: new Date(q.since).toISOString(),
       until: new Date(q.until).toISOString(),
-      total: sumDecimals(rows.map((r) => r.total)),
-      buckets: rows.map((r) => ({ start: r.start, total: r.total, events: Number(r.eventCount) })),
+      aggregation,
+      total: sumDecimals(rows.map(valueOf)),
+      buckets: rows.map((r) => ({ start: r.start, total: valueOf(r), events: Number(r.eventCount) })),
     };
   };
 }
