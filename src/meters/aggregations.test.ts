@@ -203,6 +203,40 @@ describe('replay per aggregation', () => {
   });
 });
 
+describe('replay in a zone with a half-hour offset', () => {
+  it('corrects the hourly and daily states alike, where one UTC hour holds the end of a local day and the start of the next', async () => {
+    expect((await svc.request('POST', '/v1/admin/tenants', { body: { id: 'kol', timezone: 'Asia/Kolkata' } })).status).toBe(201);
+    expect((await svc.request('POST', '/v1/meters', { body: { tenantId: 'kol', metric: 'm_k', aggregation: 'sum' } })).status).toBe(201);
+    const send = (key: string, ts: string, quantity: string) => ingest([event({ tenantId: 'kol', metric: 'm_k', ts, quantity, idempotencyKey: key })]);
+    await send('k1', '2026-03-10T18:45:00Z', '1'); // local 11 March 00:15
+    await send('k2', '2026-03-10T20:00:00Z', '2');
+    expect((await send('k3', '2026-03-10T18:15:00Z', '4')).results[0].lateness).toBe('beyond_window'); // local 10 March 23:45
+    const days = async () => {
+      const q = new URLSearchParams({ tenantId: 'kol', metric: 'm_k', window: 'P1D', from: '2026-03-09T18:30:00Z', to: '2026-03-11T18:30:00Z' });
+      return (await svc.request('GET', `/v1/usage/query?${q}`)).body.rows.map((r: { windowStart: string; value: string }) => [r.windowStart, r.value]);
+    };
+    expect(await days()).toEqual([['2026-03-10T18:30:00.000Z', '3']]);
+    const apply = await svc.request('POST', '/v1/replay', {
+      body: { tenantId: 'kol', metrics: ['m_k'], since: '2026-03-10T17:00:00Z', until: '2026-03-10T21:00:00Z', mode: 'apply' },
+    });
+    expect(apply.body.status).toBe('succeeded');
+    expect(await days()).toEqual([
+      ['2026-03-09T18:30:00.000Z', '4'],
+      ['2026-03-10T18:30:00.000Z', '3'],
+    ]);
+    // The 18:00 UTC hour, split between the two local days, in the hourly states as in the daily ones.
+    const rs = await svc.deps.storage.api.query({
+      query: `SELECT toString(day) AS day, toString(sum(quantity)) AS q FROM meter_hourly_states
+        WHERE tenant_id = 'kol' AND hour = '2026-03-10 18:00:00' GROUP BY day ORDER BY day`,
+      format: 'JSONEachRow',
+    });
+    expect(await rs.json()).toEqual([
+      { day: '2026-03-09 18:30:00', q: '4' },
+      { day: '2026-03-10 18:30:00', q: '1' },
+    ]);
+  });
+});
+
 describe('a count meter in Stripe', () => {
   it('pushes its event count to a Stripe sum meter and reconciles against it', async () => {
     const counted = await tenantWithMeter(svc, 'cnt', 'm_calls', ['c1']);
