@@ -25,9 +25,6 @@ export const meterRow = z.object({
 export type Meter = z.infer<typeof meterRow>;
 export type MeterSpec = Pick<Meter, 'aggregation' | 'uniqueBy' | 'dimensions'>;
 
-/** What a metric without a definition is. */
-export const defaultSpec: MeterSpec = { aggregation: 'sum', uniqueBy: '', dimensions: [] };
-
 export const sameSpec = (a: MeterSpec, b: MeterSpec) =>
   a.aggregation === b.aggregation && a.uniqueBy === b.uniqueBy && a.dimensions.join('\u0000') === b.dimensions.join('\u0000');
 
