@@ -26,7 +26,8 @@ export type ItemState = 'ok' | 'pending' | 'unmapped' | 'unpushable' | 'error';
  */
 export function itemState(item: PushItem, held: Intent | undefined, pushable: boolean): ItemState {
   if (held?.status === 'pending') return 'pending';
-  if (!pushedAggregation(item)) return 'error';
+  // Mapped, it is an error to see (nothing reaches the meter); unmapped, it is unmapped usage like any other.
+  if (!pushedAggregation(item)) return item.meterId && item.mappingActive ? 'error' : 'unmapped';
   if (tooLargeForStripe(item)) return 'error';
   if (held?.status === 'stuck') return 'error';
   if (item.delta === 0) return 'ok';
@@ -53,8 +54,8 @@ const tooLargeError = (item: PushItem) => ({
 
 /**
  * Sums and counts push deltas to a Stripe sum meter. Other aggregations (unique_count, max, latest) need a Stripe
- * `last` meter and the period's absolute value, which the push does not send yet: their items are an error with their
- * own code, and nothing is sent (a delta of their quantities would bill a wrong amount).
+ * `last` meter and the period's absolute value, which the push does not send yet: nothing is sent for their items (a
+ * delta of their quantities would bill a wrong amount), which are an error with their own code once mapped.
  */
 export const pushedAggregation = (item: PushItem) => item.aggregation === '' || item.aggregation === 'sum' || item.aggregation === 'count';
 
@@ -378,7 +379,8 @@ export class PushEngine {
     }
     const state = itemState(item, held, eventTs !== null);
     if (!pushedAggregation(item)) {
-      if (!this.loggedNotPushed.has(`${item.tenantId}\u0000${item.metric}`)) {
+      if (state === 'unmapped') result.unmapped.items++;
+      if (state === 'error' && !this.loggedNotPushed.has(`${item.tenantId}\u0000${item.metric}`)) {
         this.loggedNotPushed.add(`${item.tenantId}\u0000${item.metric}`);
         const { tenantId, metric, aggregation } = item;
         this.log.error({ tenantId, metric, aggregation, code: 'aggregation_not_pushed' }, notPushedError(item).message);
