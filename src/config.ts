@@ -48,6 +48,8 @@ const envSchema = z.object({
   CLICKHOUSE_CLUSTER: optionalString.pipe(
     z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'must be a cluster name from remote_servers').optional(),
   ),
+  USAGE_QUERY_MAX_ROWS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+  USAGE_QUERY_MAX_WINDOWS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   EVENT_RETENTION: duration('P90D'),
   LATENESS_WINDOW: duration('PT48H'),
   REPLAY_MAX_WINDOW: duration('P92D'),
@@ -127,6 +129,8 @@ export type Config = {
   cluster: string | undefined;
   eventRetentionMs: number;
   latenessWindowMs: number;
+  /** Bounds of one GET /v1/usage/query: rows answered and windows asked for (beyond them, a 400). */
+  usageQuery: { maxRows: number; maxWindows: number };
   ingestMaxBatchRows: number;
   ingestMaxWaitMs: number;
   ingestKeys: { filter: boolean; recentKeys: number; snapshotIntervalMs: number };
@@ -185,6 +189,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cluster: e.CLICKHOUSE_CLUSTER,
     eventRetentionMs: e.EVENT_RETENTION,
     latenessWindowMs: e.LATENESS_WINDOW,
+    usageQuery: { maxRows: e.USAGE_QUERY_MAX_ROWS, maxWindows: e.USAGE_QUERY_MAX_WINDOWS },
     ingestMaxBatchRows: e.INGEST_MAX_BATCH_ROWS,
     ingestMaxWaitMs: e.INGEST_MAX_WAIT_MS,
     ingestKeys: { filter: e.INGEST_KEY_FILTER === 'on', recentKeys: e.INGEST_RECENT_KEYS, snapshotIntervalMs: e.INGEST_KEY_SNAPSHOT_INTERVAL },

@@ -23,6 +23,7 @@ import { stripeCheck } from './stripe/health.js';
 import { PushLedger } from './stripe/ledger.js';
 import { StripeLimiter } from './stripe/limiter.js';
 import { MappingStore } from './stripe/mappings.js';
+import { MeterStore } from './meters/definitions.js';
 import { PushEngine, type CycleResult } from './stripe/push.js';
 import { openStripe } from './stripe/runtime.js';
 import { AdjustmentStore } from './adjustments/store.js';
@@ -72,6 +73,7 @@ export async function startService(
     log.info({ source: admin.source }, 'admin key loaded');
     const tenants = new TenantStore(storage.api);
     const mappings = new MappingStore(storage.api);
+    const meters = new MeterStore(storage.api);
     const stripe = await openStripe(config, log);
     closers.push(() => stripe.close());
     if (config.demoTenant) {
@@ -172,9 +174,10 @@ export async function startService(
       storage,
       metrics,
       tenants,
-      // Every metric is a sum until meter definitions say otherwise.
-      aggregationOf: async () => 'sum',
+      // A metric without a meter definition is a sum.
+      aggregationOf: async (tenantId, metric) => (await meters.get(tenantId, metric))?.aggregation ?? 'sum',
       mappings,
+      meters,
       stripe,
       push: { engine, job: pushJob, workersHere: options.workers },
       keys: new ApiKeyStore(storage.api, admin.key, config.apiKeyCacheTtlMs),

@@ -23,8 +23,8 @@ done
 hash="$(printf '%s' "$password" | sha256sum | cut -d' ' -f1)"
 
 # What analysts read: the same list as src/analyst/policy.ts (a test keeps the two equal).
-views="usage_hourly usage_by_period drift_latest push_history late_events replay_window_cells"
-tables="events replayed_events counter_corrections adjustments pushed_totals push_log reconciliation_reports replay_runs price_mappings customer_mappings tenants usage_hourly_counters usage_period_counters"
+views="usage_hourly usage_by_period drift_latest push_history late_events meter_usage_hourly replay_window_cells"
+tables="events replayed_events counter_corrections adjustments pushed_totals push_log reconciliation_reports replay_runs price_mappings customer_mappings tenants usage_hourly_counters usage_period_counters meters meter_hourly_states meter_period_states"
 
 {
   echo "CREATE SETTINGS PROFILE OR REPLACE stripemeter_analyst SETTINGS"

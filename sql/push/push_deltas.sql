@@ -1,5 +1,6 @@
 -- Local totals against what Stripe acknowledged, per (tenant, metric, customer, period).
--- local_total = period counters + approved usage adjustments (exact decimals); Stripe receives whole units, so
+-- local_total = period counters (a count meter's events, any other metric's quantity) + approved usage adjustments
+-- (exact decimals); `aggregation` is the metric's meter ('' without one; the push job sends none but sums and counts). Stripe receives whole units, so
 -- target = floor(local_total) and the fractional rest waits. delta = target - pushed_total (negative: a correction).
 -- Summed as Decimal256, which cannot wrap (sum() over Decimal(38, 6) can; docs/totals.md); a target beyond 2^53 - 1
 -- is refused by the push job (total_too_large).
@@ -9,9 +10,12 @@ WITH
   local AS (
     SELECT tenant_id, metric, customer_ref, period, sum(toDecimal256(quantity, 6)) AS local_total
     FROM (
-      SELECT tenant_id, metric, customer_ref, period, quantity
-      FROM usage_period_counters
-      WHERE {tenantId:String} = '' OR tenant_id = {tenantId:String}
+      -- A count meter's usage is its events (docs/meters.md); every other metric's is its quantity.
+      SELECT c.tenant_id, c.metric, c.customer_ref, c.period, if(a.aggregation = 'count', toDecimal128(c.events, 6), c.quantity) AS quantity
+      FROM usage_period_counters AS c
+      LEFT JOIN (SELECT tenant_id, metric, aggregation FROM meters FINAL WHERE deleted = 0) AS a
+        ON a.tenant_id = c.tenant_id AND a.metric = c.metric
+      WHERE {tenantId:String} = '' OR c.tenant_id = {tenantId:String}
       UNION ALL
       SELECT tenant_id, metric, customer_ref, period, delta AS quantity
       FROM adjustments FINAL
@@ -55,7 +59,8 @@ SELECT
   m.customer_payload_key AS customerPayloadKey,
   m.value_payload_key AS valuePayloadKey,
   m.active AS mappingActive,
-  c.stripe_customer_id AS stripeCustomerId
+  c.stripe_customer_id AS stripeCustomerId,
+  g.aggregation AS aggregation
 FROM items
 LEFT JOIN (
   SELECT tenant_id, metric, meter_id, event_name, customer_payload_key, value_payload_key, active
@@ -64,6 +69,8 @@ LEFT JOIN (
   ON m.tenant_id = item_tenant AND m.metric = item_metric
 LEFT JOIN (SELECT tenant_id, customer_ref, stripe_customer_id FROM customer_mappings FINAL WHERE deleted = 0) AS c
   ON c.tenant_id = item_tenant AND c.customer_ref = item_customer
+LEFT JOIN (SELECT tenant_id, metric, aggregation FROM meters FINAL WHERE deleted = 0) AS g
+  ON g.tenant_id = item_tenant AND g.metric = item_metric
 WHERE {onlyChanged:UInt8} = 0
    OR target != pushed
    OR (item_tenant, item_metric, item_customer, item_period) IN (

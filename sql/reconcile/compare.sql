@@ -31,9 +31,11 @@ WITH
       sum(adjustment_part) AS adjustments,
       sum(adjustment_total_part) AS adjustments_total
     FROM (
-      -- Local usage: period counters...
+      -- Local usage: period counters (a count meter's events, as the push sends them; docs/meters.md)...
       SELECT metric, customer_ref, period,
-        quantity AS local_part, 1 AS is_local, toInt64(0) AS pushed_part, toDateTime64(0, 3, 'UTC') AS pushed_at_part, 0 AS is_pushed,
+        if(metric IN (
+          SELECT metric FROM meters FINAL WHERE tenant_id = {tenantId:String} AND aggregation = 'count' AND deleted = 0
+        ), toDecimal128(events, 6), quantity) AS local_part, 1 AS is_local, toInt64(0) AS pushed_part, toDateTime64(0, 3, 'UTC') AS pushed_at_part, 0 AS is_pushed,
         toDecimal128(0, 6) AS stripe_part, '' AS reported_customer_part, 0 AS is_reported,
         0 AS pending_part, 0 AS failed_part, '' AS error_part, toDateTime64(0, 3, 'UTC') AS error_at,
         0 AS late_part, toDecimal128(0, 6) AS late_quantity_part, toInt64(0) AS duplicates_part,

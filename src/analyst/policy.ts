@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { loadSql } from '../storage/sql.js';
 
 /** What analysts read: the documented views, and the documented tables under them. Nothing else in the database. */
-export const analystViews = ['usage_hourly', 'usage_by_period', 'drift_latest', 'push_history', 'late_events'] as const;
+export const analystViews = ['usage_hourly', 'usage_by_period', 'drift_latest', 'push_history', 'late_events', 'meter_usage_hourly'] as const;
 export const analystTables = [
   'events',
   'replayed_events',
@@ -18,6 +18,9 @@ export const analystTables = [
   'tenants',
   'usage_hourly_counters',
   'usage_period_counters',
+  'meters',
+  'meter_hourly_states',
+  'meter_period_states',
 ] as const;
 /** Tables outside the service's database that hold nothing but what they compute. */
 const harmlessSystemTables = ['system.one', 'system.numbers'] as const;

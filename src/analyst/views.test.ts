@@ -229,6 +229,37 @@ describe('push_history and drift_latest', () => {
   });
 });
 
+describe('meter_usage_hourly', () => {
+  it('= GET /v1/usage/query per hour, customer and dimension, for a sum and a distinct count', async () => {
+    for (const body of [
+      { tenantId: 'demo', metric: 'm_dim_sum', aggregation: 'sum', dimensions: ['region'] },
+      { tenantId: 'demo', metric: 'm_dim_users', aggregation: 'unique_count', uniqueBy: 'user', dimensions: ['region'] },
+    ]) {
+      expect((await svc.request('POST', '/v1/meters', { body })).status).toBe(201);
+    }
+    const sent = [
+      ['cus_a', '2026-03-05T10:10:00Z', '1.5', 'u1', 'eu'],
+      ['cus_a', '2026-03-05T10:20:00Z', '2', 'u1', 'eu'],
+      ['cus_a', '2026-03-05T10:30:00Z', '4', 'u2', 'us'],
+      ['cus_b', '2026-03-05T11:00:00Z', '8', 'u3', 'eu'],
+    ] as const;
+    await ingest(
+      ['m_dim_sum', 'm_dim_users'].flatMap((metric) =>
+        sent.map(([customerRef, ts, quantity, user, region], i) => event({ metric, customerRef, ts, quantity, idempotencyKey: `${metric}-${i}`, meta: { user, region } })),
+      ),
+    );
+    for (const metric of ['m_dim_sum', 'm_dim_users']) {
+      const q = new URLSearchParams({ tenantId: 'demo', metric, window: 'PT1H', from: '2026-03-05T10:00:00Z', to: '2026-03-05T12:00:00Z', groupBy: 'customerRef,region' });
+      const fromApi = (await api(`/v1/usage/query?${q}`)).rows.map((r: any) => [r.windowStart.replace('.000Z', 'Z'), r.customerRef, r.dimensions.region, r.value]);
+      const fromView = await sql(
+        "SELECT formatDateTime(hour, '%Y-%m-%dT%H:%i:%SZ', 'UTC') AS h, customer_ref, dimensions['region'] AS region, toString(value) AS v FROM meter_usage_hourly WHERE tenant_id = 'demo' AND metric = {m:String} ORDER BY h, customer_ref, region",
+        { m: metric },
+      );
+      expect(fromView.map((r) => [r.h, r.customer_ref, r.region, r.v])).toEqual(fromApi);
+    }
+  });
+});
+
 describe('docs/analysts.md', () => {
   it('has example queries that run (and server-side DDL that analyst SQL refuses)', async () => {
     const doc = readFileSync(path.join(packageRoot, 'docs', 'analysts.md'), 'utf8');
@@ -253,8 +284,8 @@ describe('the views migration', () => {
       format: 'JSONEachRow',
     });
     const created = await rs.json<{ name: string }>();
-    // ...and the replay's parameterized view (migration 0016), which analysts may call too.
-    expect(created.map((t) => t.name)).toEqual([...views, 'replay_window_cells'].sort());
+    // ...the meters' view (migration 0033) and the replay's parameterized view (migration 0016), which analysts may call too.
+    expect(created.map((t) => t.name)).toEqual([...views, 'meter_usage_hourly', 'replay_window_cells'].sort());
     // On a cluster: ON CLUSTER, reading the Distributed tables (plain names), never a shard's part.
     const rendered = renderMigration(m.sql, { cluster: 'main' });
     expect(rendered.map((s) => /CREATE OR REPLACE VIEW (\w+) ON CLUSTER `main` AS/.exec(s)?.[1])).toEqual(views);

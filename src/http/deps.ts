@@ -9,6 +9,7 @@ import type { Metrics } from '../ops/metrics.js';
 import type { Storage } from '../storage/client.js';
 import type { Aggregation } from '../stripe/lookups.js';
 import type { MappingStore } from '../stripe/mappings.js';
+import type { MeterStore } from '../meters/definitions.js';
 import type { CycleResult, PushEngine } from '../stripe/push.js';
 import type { StripeRuntime } from '../stripe/runtime.js';
 import type { PeriodicJob } from '../ops/schedule.js';
@@ -31,6 +32,7 @@ export type Deps = {
   writer: IngestWriter;
   checks: Check[];
   mappings: MappingStore;
+  meters: MeterStore;
   replay: ReplayRunner;
   adjustments: AdjustmentDeps;
   reconcile: { reconciler: Reconciler; runNow: (tenantId: string, metric: string | null) => Promise<ReconRun> };

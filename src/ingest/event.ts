@@ -3,7 +3,8 @@ import { fingerprint } from './identity.js';
 import { parseQuantity } from './quantity.js';
 import { parseTimestamp } from './timestamp.js';
 import { toClickHouseTime } from '../storage/time.js';
-import { periodOf } from '../time/period.js';
+import { dayStartOf, periodOf } from '../time/period.js';
+import type { MeterSpec } from '../meters/definitions.js';
 
 export const identifier = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
 const tenantIdPattern = /^[a-z0-9][a-z0-9_-]*$/;
@@ -47,6 +48,12 @@ export type EventRow = {
   payload_hash: string;
   /** 0 counted; 1 later than the lateness window (set by the writer against the counter's watermark). */
   beyond_window: 0 | 1;
+  /** Set only for a metric with a meter definition (docs/meters.md); absent, the columns' defaults are a plain sum. */
+  aggregation?: string;
+  dimensions?: Record<string, string>;
+  unique_value?: string;
+  /** The UTC instant the event's local day starts at in the tenant's zone (`YYYY-MM-DD hh:mm:ss`): the daily states' key. */
+  day?: string;
 };
 
 export type EventError = { code: 'invalid_event' | 'timestamp_out_of_range'; message: string; field?: string };
@@ -57,6 +64,8 @@ export type PrepareContext = {
   nowMs: number;
   retentionMs: number;
   timeZoneOf: (tenantId: string) => string;
+  /** The metric's meter definition, when it has one. */
+  meterOf?: (tenantId: string, metric: string) => MeterSpec | undefined;
 };
 
 type Event = z.infer<typeof eventSchema>;
@@ -169,7 +178,26 @@ export function prepareEvent(input: unknown, ctx: PrepareContext): PrepareResult
     meta: e.meta ?? {},
     source: e.source ?? '',
   };
+  const meter = ctx.meterOf?.(content.tenantId, content.metric);
+  const own = (key: string) => (Object.hasOwn(content.meta, key) ? content.meta[key]! : undefined);
+  const uniqueValue = meter?.aggregation === 'unique_count' ? own(meter.uniqueBy) : undefined;
+  if (meter?.aggregation === 'unique_count' && !uniqueValue) {
+    return rejected(input, {
+      code: 'invalid_event',
+      message: `metric ${content.metric} counts distinct values of meta.${meter.uniqueBy} (a unique_count meter): the event needs it, non-empty`,
+      field: `meta.${meter.uniqueBy}`,
+    });
+  }
   const { payloadHash, derivedKey } = fingerprint(content);
+  const meterColumns = meter
+    ? {
+        aggregation: meter.aggregation,
+        // In the definition's order, so one combination of values is one key of the meter states.
+        dimensions: Object.fromEntries(meter.dimensions.map((d) => [d, own(d) ?? ''])),
+        unique_value: uniqueValue ?? '',
+        day: toClickHouseTime(dayStartOf(tsMs, ctx.timeZoneOf(content.tenantId))).slice(0, 19),
+      }
+    : {};
   return {
     ok: true,
     row: {
@@ -185,6 +213,7 @@ export function prepareEvent(input: unknown, ctx: PrepareContext): PrepareResult
       source: content.source,
       payload_hash: payloadHash,
       beyond_window: 0,
+      ...meterColumns,
     },
   };
 }

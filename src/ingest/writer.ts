@@ -78,6 +78,10 @@ function estimateBytes(rows: EventRow[]): number {
     n += 176 + r.tenant_id.length + r.idempotency_key.length + r.metric.length + r.customer_ref.length;
     n += r.resource_id.length + r.quantity.length + r.ts.length + r.period.length + r.source.length + r.payload_hash.length;
     for (const k in r.meta) n += 6 + k.length + r.meta[k]!.length;
+    if (r.aggregation !== undefined) {
+      n += 80 + r.aggregation.length + (r.unique_value?.length ?? 0);
+      for (const k in r.dimensions) n += 6 + k.length + r.dimensions[k]!.length;
+    }
   }
   return n;
 }
@@ -186,6 +190,11 @@ export class IngestWriter {
       this.locked.delete(tenantId);
       if (!this.running && this.queue.length > 0) void this.run();
     }
+  }
+
+  /** Whether rows of a tenant's metric wait in the queue (not yet taken into a group). */
+  queued(tenantId: string, metric: string): boolean {
+    return this.queue.some((w) => w.tenants.has(tenantId) && w.rows.some((r) => r.tenant_id === tenantId && r.metric === metric));
   }
 
   /** Resolves when every group taken so far has committed (or failed). */

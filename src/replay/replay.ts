@@ -20,6 +20,7 @@ import {
 } from '../storage/queries/replay.js';
 import { nextVersion } from '../storage/version.js';
 import { chunks, type ReplayWindow } from './window.js';
+import { getMeterReplayItems, writeMeterCorrections, type MeterReplayItem } from '../meters/replay.js';
 
 export type ReplayMode = 'dry-run' | 'apply';
 export type ReplayRequest = {
@@ -50,6 +51,11 @@ export type ReplayItem = {
 
 export type ReplayResult = {
   items: ReplayItem[];
+  /**
+   * Meters whose value is not a sum (unique_count, max, latest): their period value before and after. `items` reports
+   * every metric's quantities and events; for these meters their before/after are sums of quantities, not values.
+   */
+  meterItems: MeterReplayItem[];
   summary: { items: number; changed: number; eventsScanned: number; lateEvents: number; duplicateEvents: number; delta: string; stripeDelta: number };
   correctionsWritten: number;
 };
@@ -172,9 +178,14 @@ export class ReplayRunner {
     const req = run.request;
     try {
       const diffed: DiffItem[] = [];
+      const meterItems: MeterReplayItem[] = [];
+      const meterReplayItems = getMeterReplayItems(this.client);
+      const writeMeterStates = writeMeterCorrections(this.client);
       let correctionsWritten = 0;
       if (req.mode === 'dry-run') {
-        diffed.push(...(await this.withCells(windowOf(run.id, req, window.startMs, window.endMs), async (items) => items)));
+        const params = windowOf(run.id, req, window.startMs, window.endMs);
+        diffed.push(...(await this.withCells(params, async (items) => items)));
+        meterItems.push(...(await meterReplayItems(params)));
       } else {
         const parts = chunks(window.startMs, window.endMs, this.opts.chunkMs);
         for (const [i, [start, end]] of parts.entries()) {
@@ -184,10 +195,12 @@ export class ReplayRunner {
               params,
               async (chunkItems) => {
                 diffed.push(...chunkItems);
+                meterItems.push(...(await meterReplayItems(params)));
                 // Nothing is written before the run is on record as running.
                 await recorded;
                 const corrections = chunkItems.reduce((n, c) => n + c.corrections, 0);
                 if (corrections > 0) await writeCorrections(this.client, params);
+                await writeMeterStates(params);
                 return corrections;
               },
               // Meanwhile, on the records connection: the window's late events, recorded as counted by this replay.
@@ -203,7 +216,7 @@ export class ReplayRunner {
         }
         if (correctionsWritten > 0) this.metrics.reaggregations.inc({ reason: 'replay' }, correctionsWritten);
       }
-      run.result = summarise(diffed, correctionsWritten);
+      run.result = summarise(diffed, meterItems, correctionsWritten);
       run.status = 'succeeded';
       run.progress = 1;
     } catch (err) {
@@ -299,7 +312,14 @@ export class ReplayRunner {
  * Diffed items -> the run's result. An apply over several chunks can find an item in more than one: its `before`
  * is the first chunk's, the deltas add up, and `after` and the Stripe delta follow from them.
  */
-export function summarise(diffed: DiffItem[], correctionsWritten: number): ReplayResult {
+export function summarise(diffed: DiffItem[], meterDiffed: MeterReplayItem[], correctionsWritten: number): ReplayResult {
+  // Across chunks: the first chunk's before, the last chunk's after (each chunk merged its events into the states).
+  const meterItems = new Map<string, MeterReplayItem>();
+  for (const m of meterDiffed) {
+    const k = `${m.metric}\u0000${m.customerRef}\u0000${m.period}`;
+    const seen = meterItems.get(k);
+    meterItems.set(k, seen ? { ...seen, after: m.after } : m);
+  }
   const byItem = new Map<string, ReplayItem>();
   for (const { corrections: _, ...c } of diffed) {
     const k = `${c.metric}\u0000${c.customerRef}\u0000${c.period}`;
@@ -337,5 +357,5 @@ export function summarise(diffed: DiffItem[], correctionsWritten: number): Repla
     summary.stripeDelta += i.stripeDelta;
   }
   summary.delta = fromScaled(delta);
-  return { items, summary, correctionsWritten };
+  return { items, meterItems: [...meterItems.values()], summary, correctionsWritten };
 }

@@ -26,6 +26,7 @@ describe('summarise', () => {
         diffed({ before: '10.5', after: '10.75', delta: '0.25', eventsDelta: 1, eventsScanned: 4, lateEvents: 1, lateQuantity: '0.25', corrections: 1 }),
         diffed({ before: '10.75', after: '11.25', delta: '0.5', eventsDelta: 2, eventsScanned: 6, duplicateEvents: 1, lateQuantity: '0.000001' }),
       ],
+      [],
       2,
     );
     expect(r.items).toEqual([
@@ -54,6 +55,7 @@ describe('summarise', () => {
         diffed({ customerRef: 'b', before: '5', after: '5', eventsScanned: 7 }),
         diffed({ customerRef: 'c', before: '0.1', after: '0.2', delta: '0.1', stripeDelta: 0, eventsDelta: 1, duplicateEvents: 2 }),
       ],
+      [],
       0,
     );
     expect(r.summary).toEqual({ items: 3, changed: 2, eventsScanned: 10, lateEvents: 0, duplicateEvents: 2, delta: '-0.2', stripeDelta: -1 });

@@ -11,7 +11,8 @@ import { loadSql } from './sql.js';
 // time projection must cover the parts written before 0014, late events replayed the old way (a newer version flagged
 // 2) must read as replayed after 0015, event_keys must hold the keys stored before 0017, 0018 must carry every
 // events row into the time-ordered table without the counters counting them again, and 0020 must give each bound
-// Stripe customer one owner.
+// Stripe customer one owner; events stored before the meter columns (0031) read as a plain sum and stay out of the
+// meter states (0032).
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'stripemeter-upgrade-'));
 const config = loadConfig({ STRIPEMETER_DATA_DIR: dataDir, LOG_LEVEL: 'silent', STRIPE_SANDBOX_PORT: '0' });
 let storage: Storage;
@@ -149,5 +150,26 @@ describe('upgrading a database with data', () => {
     await storage.jobs.command({ query: loadSql('replay/stage_cells'), query_params: params });
     const diff = await rows<{ lateEvents: number | string; eventsScanned: number | string }>(loadSql('replay/items'), params);
     expect(diff.map((d) => [Number(d.lateEvents), Number(d.eventsScanned)])).toEqual([[1, 3]]);
+  });
+
+  it('gives events stored before 0031 no meter (a plain sum), counts none of them in the meter states (0032), and counts new metered events', async () => {
+    const before = await rows<{ idempotency_key: string; aggregation: string; dimensions: Record<string, string>; unique_value: string }>(
+      "SELECT idempotency_key, aggregation, dimensions, unique_value FROM events FINAL WHERE tenant_id = 'up' AND idempotency_key = 'counted'",
+    );
+    expect(before).toEqual([{ idempotency_key: 'counted', aggregation: '', dimensions: {}, unique_value: '' }]);
+    const states = async () =>
+      rows<{ events: string; users: string }>(
+        "SELECT toString(sum(events)) AS events, toString(uniqExactMerge(distinct_values)) AS users FROM meter_period_states WHERE tenant_id = 'up'",
+      );
+    expect(await states()).toEqual([{ events: '0', users: '0' }]);
+    const metered = (key: string, user: string) => ({
+      ...event(key, '2026-11-23 10:00:00.000', 0, '2026-11-25 09:00:00.000'),
+      metric: 'users',
+      aggregation: 'unique_count',
+      dimensions: { region: 'eu' },
+      unique_value: user,
+    });
+    await storage.jobs.insert({ table: 'events', values: [metered('m1', 'u1'), metered('m2', 'u1'), metered('m3', 'u2')], format: 'JSONEachRow' });
+    expect(await states()).toEqual([{ events: '3', users: '2' }]);
   });
 });

@@ -12,6 +12,7 @@ const item = (over: Partial<PushItem> = {}): PushItem => ({
   customerRef: 'a',
   period: '2026-06',
   localTotal: '15.5',
+  aggregation: '',
   customerPayloadKey: 'stripe_customer_id',
   valuePayloadKey: 'value',
   target: 15,

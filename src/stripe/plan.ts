@@ -7,6 +7,13 @@ export type ItemState = 'ok' | 'pending' | 'unmapped' | 'unpushable' | 'error';
  * A meter event value is a whole number, sent and summed by Stripe exactly only up to 2^53 - 1 (the sandbox refuses
  * more). An item whose total or delta is beyond it is refused loudly, an error with its own code, never rounded.
  */
+/**
+ * Sums and counts push deltas to a Stripe sum meter. Other aggregations (unique_count, max, latest) need a Stripe
+ * `last` meter and the period's absolute value, which the push does not send yet: nothing is sent for their items (a
+ * delta of their quantities would bill a wrong amount), which are an error with their own code once mapped.
+ */
+export const pushedAggregation = (item: PushItem) => item.aggregation === '' || item.aggregation === 'sum' || item.aggregation === 'count';
+
 export const tooLargeForStripe = (item: PushItem) => !Number.isSafeInteger(item.target) || !Number.isSafeInteger(item.delta);
 
 /**
@@ -15,6 +22,8 @@ export const tooLargeForStripe = (item: PushItem) => !Number.isSafeInteger(item.
  */
 export function itemState(item: PushItem, held: Intent | undefined, pushable: boolean): ItemState {
   if (held?.status === 'pending') return 'pending';
+  // Mapped, it is an error to see (nothing reaches the meter); unmapped, it is unmapped usage like any other.
+  if (!pushedAggregation(item)) return item.meterId && item.mappingActive ? 'error' : 'unmapped';
   if (tooLargeForStripe(item)) return 'error';
   if (held?.status === 'stuck') return 'error';
   if (item.delta === 0) return 'ok';

@@ -7,7 +7,7 @@ import { failureOf, stripeRetry, stripeRetryable } from './errors.js';
 import { meterEventTimestamp, type StripeGateway } from './gateway.js';
 import { itemKey, type Intent, type PushItem, type PushLedger } from './ledger.js';
 import type { StripeLimiter } from './limiter.js';
-import { itemState, newIntent, planItem, tooLargeForStripe, type ItemState } from './plan.js';
+import { itemState, newIntent, planItem, pushedAggregation, tooLargeForStripe, type ItemState } from './plan.js';
 
 export type PushOptions = {
   /** An intent pending longer than this is settled from Stripe's summaries before anything is re-sent (~23 h). */
@@ -37,6 +37,15 @@ const tooLargeError = (item: PushItem) => ({
   nextAttemptAt: null,
 });
 
+const notPushedError = (item: PushItem) => ({
+  message:
+    `metric ${item.metric} is a ${item.aggregation} meter: only sum and count meters are pushed to Stripe for now; ` +
+    'nothing is sent for this item (its usage is kept and readable in GET /v1/usage)',
+  code: 'aggregation_not_pushed',
+  httpStatus: null,
+  nextAttemptAt: null,
+});
+
 export type ItemStatus = {
   metric: string;
   customerRef: string;
@@ -49,7 +58,7 @@ export type ItemStatus = {
   eventName: string | null;
   stripeCustomerId: string | null;
   pendingIntent: { identifier: string; value: number; targetTotal: number; attempts: number; createdAt: string } | null;
-  /** `httpStatus` and `nextAttemptAt` are null for an error found before sending (`total_too_large`). */
+  /** `httpStatus` and `nextAttemptAt` are null for an error found before sending (`total_too_large`, `aggregation_not_pushed`). */
   lastError: { message: string; code: string; httpStatus: number | null; nextAttemptAt: string | null } | null;
   lagSeconds: number;
 };
@@ -144,6 +153,8 @@ export class PushEngine {
   private loggedTooLarge = new Set<string>();
   /** Stripe's refusal of the key, as the latest run (one cycle or all tenants) saw it; cleared by an acknowledgement. */
   private rejectedKey: string | null = null;
+  /** Metrics already logged as not pushed for their aggregation: once per process. */
+  private loggedNotPushed = new Set<string>();
   private readonly ledger: PushLedger;
   private readonly gateway: StripeGateway;
   private readonly limiter: StripeLimiter;
@@ -296,7 +307,11 @@ export class PushEngine {
   /** The cycle's counts of an item not held by pending intents, and the one-time log line of one too large. */
   private count(item: PushItem, state: ItemState, hasPending: boolean, result: CycleResult): void {
     if (hasPending) return;
-    if (tooLargeForStripe(item) && !this.loggedTooLarge.has(itemKey(item))) {
+    if (!pushedAggregation(item) && state === 'error' && !this.loggedNotPushed.has(`${item.tenantId}\u0000${item.metric}`)) {
+      this.loggedNotPushed.add(`${item.tenantId}\u0000${item.metric}`);
+      const { tenantId, metric, aggregation } = item;
+      this.log.error({ tenantId, metric, aggregation, code: 'aggregation_not_pushed' }, notPushedError(item).message);
+    } else if (tooLargeForStripe(item) && !this.loggedTooLarge.has(itemKey(item))) {
       this.loggedTooLarge.add(itemKey(item));
       const { tenantId, metric, customerRef, period, localTotal } = item;
       this.log.error({ tenantId, metric, customerRef, period, localTotal, code: 'total_too_large' }, tooLargeError(item).message);
@@ -344,7 +359,9 @@ export class PushEngine {
                 createdAt: new Date(held.createdAt).toISOString(),
               }
             : null,
-        lastError: tooLargeForStripe(item)
+        lastError: !pushedAggregation(item)
+          ? notPushedError(item)
+          : tooLargeForStripe(item)
           ? tooLargeError(item)
           : held?.lastError
           ? {

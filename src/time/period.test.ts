@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalTimeZone, isValidTimeZone, periodBounds, periodOf } from './period.js';
+import { canonicalTimeZone, dayStartOf, isValidTimeZone, periodBounds, periodOf } from './period.js';
 
 const at = (iso: string) => Date.parse(iso);
 const bounds = (period: string, zone?: string) => {
@@ -130,3 +130,19 @@ describe('canonicalTimeZone', () => {
     expect(canonicalTimeZone('US/Eastern')).toBe('US/Eastern');
   });
 });
+
+describe('dayStartOf', () => {
+  const start = (iso: string, zone?: string) => new Date(dayStartOf(at(iso), zone)).toISOString();
+  it('is local midnight as a UTC instant, across DST changes and odd offsets', () => {
+    expect(start('2026-03-08T23:59:59.999Z')).toBe('2026-03-08T00:00:00.000Z');
+    // Berlin: 29 March 2026 lasts 23 hours (CET -> CEST at 02:00 local).
+    expect(start('2026-03-29T21:59:59Z', 'Europe/Berlin')).toBe('2026-03-28T23:00:00.000Z');
+    expect(start('2026-03-29T22:00:00Z', 'Europe/Berlin')).toBe('2026-03-29T22:00:00.000Z');
+    expect(start('2026-03-09T04:30:00Z', 'America/New_York')).toBe('2026-03-09T04:00:00.000Z');
+    expect(start('2026-03-08T18:29:59Z', 'Asia/Kolkata')).toBe('2026-03-07T18:30:00.000Z');
+    expect(start('2026-03-08T18:30:00Z', 'Asia/Kolkata')).toBe('2026-03-08T18:30:00.000Z');
+    expect(start('2026-03-08T18:15:00Z', 'Asia/Kathmandu')).toBe('2026-03-08T18:15:00.000Z');
+    expect(start('2026-03-08T18:14:59Z', 'Asia/Kathmandu')).toBe('2026-03-07T18:15:00.000Z');
+  });
+});
+

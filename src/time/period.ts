@@ -44,7 +44,7 @@ export function canonicalTimeZone(timeZone: string): string {
 
 type LocalParts = { year: number; month: number; day: number; hour: number; minute: number; second: number };
 
-function localParts(instantMs: number, timeZone: string): LocalParts {
+export function localParts(instantMs: number, timeZone: string): LocalParts {
   const out: Record<string, number> = {};
   for (const p of formatter(timeZone).formatToParts(new Date(instantMs))) {
     if (p.type !== 'literal') out[p.type] = Number(p.value);
@@ -53,22 +53,25 @@ function localParts(instantMs: number, timeZone: string): LocalParts {
 }
 
 /** Offset of the zone from UTC at an instant, in ms (local = utc + offset). */
-function offsetAt(instantMs: number, timeZone: string): number {
+export function offsetAt(instantMs: number, timeZone: string): number {
   const p = localParts(instantMs, timeZone);
   const asUtc = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
   return asUtc - Math.floor(instantMs / 1000) * 1000;
 }
 
-/** The UTC instant of local midnight on the first of a month (the earliest local time on that day if midnight is skipped). */
-function monthStart(year: number, month: number, timeZone: string): number {
-  const wall = Date.UTC(year, month - 1, 1);
+/** The UTC instant of local midnight on a day (the earliest local time on that day if midnight is skipped). */
+function localMidnight(year: number, month: number, day: number, timeZone: string): number {
+  const wall = Date.UTC(year, month - 1, day);
   let guess = wall - offsetAt(wall, timeZone);
   guess = wall - offsetAt(guess, timeZone);
   const p = localParts(guess, timeZone);
-  // A DST jump at midnight can land the guess on the previous day's evening or after 00:00; step to the first local instant of the 1st.
-  if (p.month !== month) guess += 3600_000;
+  // A DST jump at midnight can land the guess on the previous day's evening or after 00:00; step to the first local instant of the day.
+  if (p.day !== day) guess += 3600_000;
   return guess;
 }
+
+/** The UTC instant of local midnight on the first of a month. */
+const monthStart = (year: number, month: number, timeZone: string) => localMidnight(year, month, 1, timeZone);
 
 // Period lookups sit on the ingest hot path: zone offsets only change on the quarter hour, so cache per 15-minute bucket.
 const bucketMs = 15 * 60_000;
@@ -126,4 +129,26 @@ export function periodBounds(period: string, timeZone = 'UTC'): { start: Date; e
     boundsCache.set(key, b);
   }
   return { start: new Date(b.start), end: new Date(b.end) };
+}
+
+const dayCache = new Map<string, number>();
+
+/**
+ * The UTC instant at which the local day holding an instant starts in a zone (ingest writes it on metered events, for
+ * the daily meter states). Cached per 15-minute bucket like periodOf, except buckets that straddle local midnight.
+ */
+export function dayStartOf(instantMs: number, timeZone = 'UTC'): number {
+  if (timeZone === 'UTC') return Math.floor(instantMs / 86_400_000) * 86_400_000;
+  const bucket = Math.floor(instantMs / bucketMs);
+  const key = `${timeZone}|${bucket}`;
+  let start = dayCache.get(key);
+  if (start === undefined) {
+    const p = localParts(instantMs, timeZone);
+    start = localMidnight(p.year, p.month, p.day, timeZone);
+    if (localParts(bucket * bucketMs, timeZone).day === localParts(bucket * bucketMs + bucketMs - 1, timeZone).day) {
+      if (dayCache.size > 100_000) dayCache.clear();
+      dayCache.set(key, start);
+    }
+  }
+  return start;
 }

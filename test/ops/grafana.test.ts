@@ -109,6 +109,8 @@ describe('every query against the real service', () => {
     let n = 0;
     const ingest = (events: Array<Record<string, unknown>>) => ok('POST', '/v1/events/ingest', { events: events.map((e) => event({ idempotencyKey: `ops-${n++}`, ...e })) });
 
+    // the demo metric as a sum meter with a dimension, for the usage-by-dimension panel (pushed as any sum)
+    await ok('POST', '/v1/meters', { tenantId: 'demo', metric: 'requests', aggregation: 'sum', dimensions: ['model'] });
     // cus_3 first uses a period closed more than 35 days ago: Stripe cannot take it (unpushable)
     await ingest([{ customerRef: 'cus_3', quantity: 5, ts: iso(now - 70 * day) }]);
     await ingest([

@@ -22,6 +22,7 @@ beforeAll(async () => {
   b.meterId = stripeB.meterId;
   b.stripeCustomerId = (await root('GET', '/v1/customers?tenantId=tenant_b')).body.customers[0].stripeCustomerId;
   b.keyId = (await key('tenant_b', ['read'])).id;
+  expect((await root('POST', '/v1/meters', { tenantId: 'tenant_b', metric: 'seats', aggregation: 'max' })).status).toBe(201);
   expect((await root('POST', '/v1/events/ingest', { events: [event({ tenantId: 'tenant_b', metric: 'calls', customerRef: 'b_cus', quantity: 3, idempotencyKey: 'b-1' })] })).status).toBe(200);
   expect((await root('POST', '/v1/push/run', { tenantId: 'tenant_b' })).body.acked).toBe(1);
   b.reconRunId = (await root('POST', '/v1/reconciliation/run', { tenantId: 'tenant_b' })).body.id;
@@ -60,6 +61,12 @@ const matrix: Record<string, Attempt[] | 'public'> = {
   'GET /v1/events': [{ key: 'read', path: '?tenantId=tenant_b' }, { key: 'admin', path: '?tenantId=tenant_b&customerRef=b_cus' }],
   'GET /v1/usage': [{ key: 'read', path: '?tenantId=tenant_b&metric=calls' }],
   'GET /v1/usage/history': [{ key: 'read', path: `?tenantId=tenant_b&metric=calls&since=${since()}&until=${until()}` }],
+  'GET /v1/usage/query': [{ key: 'read', path: '?tenantId=tenant_b&metric=calls&window=P1D&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z&groupBy=customerRef' }],
+  'POST /v1/meters': [{ key: 'admin', path: '', body: { tenantId: 'tenant_b', metric: 'other', aggregation: 'max' } }],
+  'GET /v1/meters': [{ key: 'read', path: '?tenantId=tenant_b' }],
+  'GET /v1/meters/:tenantId/:metric': [{ key: 'read', path: 'tenant_b/seats' }],
+  'PUT /v1/meters/:tenantId/:metric': [{ key: 'admin', path: 'tenant_b/seats', body: { aggregation: 'sum' } }],
+  'DELETE /v1/meters/:tenantId/:metric': [{ key: 'admin', path: 'tenant_b/seats' }],
   'POST /v1/admin/tenants': [{ key: 'admin', path: '', body: { id: 'tenant_b', timezone: 'Europe/Berlin' } }, { key: 'admin', path: '', body: { id: 'tenant_c' } }],
   'GET /v1/admin/tenants': [{ key: 'admin', path: '' }],
   'PATCH /v1/admin/tenants/:id': [{ key: 'admin', path: 'tenant_b', body: { stripeAccount: 'acct_attacker' } }, { key: 'admin', path: 'tenant_a', body: { stripeAccount: 'acct_attacker' } }],
@@ -126,6 +133,7 @@ async function snapshotOfB() {
     events: (await get('/v1/events?tenantId=tenant_b')).events,
     usage: await get('/v1/usage?tenantId=tenant_b&metric=calls'),
     mappings: await get('/v1/mappings?tenantId=tenant_b'),
+    meters: await get('/v1/meters?tenantId=tenant_b'),
     customers: await get('/v1/customers?tenantId=tenant_b'),
     keys: await get('/v1/admin/api-keys?tenantId=tenant_b'),
     adjustments: await get('/v1/adjustments?tenantId=tenant_b'),

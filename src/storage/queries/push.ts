@@ -18,6 +18,8 @@ export const pushItem = z.object({
   valuePayloadKey: z.string(),
   mappingActive: chInt.transform(Boolean),
   stripeCustomerId: z.string(),
+  /** The metric's meter aggregation, '' without a definition (a sum). */
+  aggregation: z.string(),
 });
 export type PushItem = z.infer<typeof pushItem>;
 

@@ -2,14 +2,24 @@ import type { Deps } from '../../deps.js';
 import { parseBody, parseQuery, principalOf, requireScope, requireTenant, type Ctx } from '../../context.js';
 import { HttpError, validationError } from '../../errors.js';
 import { authorizeTenant } from '../../tenant-access.js';
+import { additive } from '../../../meters/definitions.js';
 import { AdjustmentStateError, approve, PushInFlightError, revert } from '../../../adjustments/lifecycle.js';
 import { adjustmentIdSchema, createAdjustmentSchema, listAdjustmentsQuerySchema } from './schema.js';
 
-/** POST /v1/adjustments: records a pending adjustment; it counts once approved. */
+/** POST /v1/adjustments: records a pending adjustment; it counts once approved. Additive meters (sum, count) only. */
 export function createAdjustment(deps: Deps) {
   return async (ctx: Ctx) => {
     const body = parseBody(ctx, createAdjustmentSchema);
     await authorizeTenant(deps, ctx, body.tenantId, 'admin');
+    const meter = await deps.meters.get(body.tenantId, body.metric);
+    if (meter && !additive(meter.aggregation)) {
+      throw new HttpError(
+        400,
+        'aggregation_not_adjustable',
+        `metric ${body.metric} is a ${meter.aggregation} meter: its value is not a sum, so a signed delta has no meaning for it. ` +
+          'Correct its events instead (send the missing ones, then replay the window)',
+      );
+    }
     ctx.status = 201;
     ctx.body = await deps.adjustments.store.create({ ...body, status: 'pending', createdBy: principalOf(ctx).keyId });
   };

@@ -40,10 +40,12 @@ export function ingestEvents(deps: Deps) {
       throw new HttpError(404, 'unknown_tenant', `unknown tenant: ${unknown.join(', ')}; create it with POST /v1/admin/tenants`);
     }
 
+    for (const t of tenantIds) await deps.meters.load(t);
     const prepareCtx = {
       nowMs: Date.now(),
       retentionMs: deps.config.eventRetentionMs,
       timeZoneOf: (t: string) => deps.tenants.timeZoneOf(t),
+      meterOf: (t: string, metric: string) => deps.meters.cached(t, metric),
     };
     const results: Result[] = new Array(events.length);
     const rows: EventRow[] = [];

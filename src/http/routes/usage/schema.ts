@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { customerRefSchema, metricSchema, tenantIdSchema } from '../../../ingest/event.js';
 import { instantSchema, periodSchema } from '../../../time/range.js';
+import { usageWindows } from '../../../meters/usage.js';
 
 export const usageQuerySchema = z.strictObject({
   tenantId: tenantIdSchema,
@@ -23,3 +24,19 @@ export const historyQuerySchema = z
     message: 'window holds more than 10000 steps; narrow it or use step=day',
     path: ['until'],
   });
+
+/** GET /v1/usage/query's own parameters; `filter.<dimension>` ones are read apart (their names are the tenant's). */
+export const groupedQuerySchema = z
+  .strictObject({
+    tenantId: tenantIdSchema,
+    metric: metricSchema,
+    from: instantSchema,
+    to: instantSchema,
+    window: z.enum(usageWindows),
+    groupBy: z.string().max(1024).optional(),
+    customerRef: customerRefSchema.optional(),
+    timezone: z.string().max(64).optional(),
+  })
+  .refine((q) => Date.parse(q.from) < Date.parse(q.to), { message: 'from must be before to', path: ['from'] });
+
+export const filterValueSchema = z.string().max(1024);
