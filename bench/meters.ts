@@ -27,7 +27,7 @@ import { migrateEngine, openEngine } from './lib/engine.js';
 import { IngestClient } from './lib/http.js';
 import { check, env, fmt, line, log, median, ms, printReport, ratio, section, timeIt, writeResults, x } from './lib/report.js';
 import { startServiceChild } from './lib/service.js';
-import { queryGroupedUsage } from '../src/meters/usage.js';
+import { groupedUsage, type GroupedSource } from '../src/storage/queries/meters.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const batchSize = 1000;
@@ -148,7 +148,7 @@ async function queryPhase() {
       })
     ).json<{ events: string; stateRows: string; dailyRows: string }>();
     log(`seeded ${counts!.events} events in ${fmt(seedMs / 1000, 1)} s; ${counts!.stateRows} hourly and ${counts!.dailyRows} daily state rows`);
-    const grouped = queryGroupedUsage(client);
+    const grouped = (source: GroupedSource, input: Parameters<(typeof groupedUsage)['events']>[1]) => groupedUsage[source](client, input);
     // As GET /v1/usage/query routes them: days in the tenant's zone (UTC here) and billing periods from the daily
     // states; days in another zone from the hourly states.
     const ask = (window: 'P1D' | 'billing_period', source: 'daily' | 'states', timezone: string) => async () =>

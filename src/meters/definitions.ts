@@ -1,11 +1,9 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { z } from 'zod';
-import { loadSql } from '../storage/sql.js';
+import { aggregations, insertMeter, listMeters, metricHasEvents, type Aggregation, type Meter } from '../storage/queries/meters.js';
 import { toClickHouseTime } from '../storage/time.js';
 import { nextVersion } from '../storage/version.js';
 
-export const aggregations = ['sum', 'count', 'unique_count', 'max', 'latest'] as const;
-export type Aggregation = (typeof aggregations)[number];
+export { aggregations, type Aggregation, type Meter };
 
 /** Sums and counts add up across hours, customers and adjustments; the others are not sums of parts. */
 export const additive = (a: Aggregation) => a === 'sum' || a === 'count';
@@ -13,16 +11,6 @@ export const additive = (a: Aggregation) => a === 'sum' || a === 'count';
 /** At most this many dimensions per meter: each is part of every state row's key. */
 export const maxDimensions = 5;
 
-export const meterRow = z.object({
-  tenantId: z.string(),
-  metric: z.string(),
-  aggregation: z.enum(aggregations),
-  uniqueBy: z.string(),
-  dimensions: z.array(z.string()),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
-export type Meter = z.infer<typeof meterRow>;
 export type MeterSpec = Pick<Meter, 'aggregation' | 'uniqueBy' | 'dimensions'>;
 
 export const sameSpec = (a: MeterSpec, b: MeterSpec) =>
@@ -46,8 +34,7 @@ export class MeterStore {
   constructor(private readonly client: ClickHouseClient) {}
 
   async list(tenantId: string, metric = ''): Promise<Meter[]> {
-    const rs = await this.client.query({ query: loadSql('meters/list_meters'), query_params: { tenantId, metric }, format: 'JSONEachRow' });
-    return z.array(meterRow).parse(await rs.json());
+    return listMeters(this.client, { tenantId, metric });
   }
 
   async get(tenantId: string, metric: string): Promise<Meter | undefined> {
@@ -93,49 +80,40 @@ export class MeterStore {
   }
 
   async hasEvents(tenantId: string, metric: string): Promise<boolean> {
-    const rs = await this.client.query({ query: loadSql('meters/metric_has_events'), query_params: { tenantId, metric }, format: 'JSONEachRow' });
-    const [row] = z.array(z.object({ stored: z.union([z.boolean(), z.number()]) })).parse(await rs.json());
-    return Boolean(row?.stored);
+    const [row] = await metricHasEvents(this.client, { tenantId, metric });
+    return row?.stored ?? false;
   }
 
   async put(tenantId: string, metric: string, spec: MeterSpec, createdAt?: string): Promise<Meter> {
     const now = toClickHouseTime(Date.now());
-    await this.client.insert({
-      table: 'meters',
-      values: [
-        {
-          tenant_id: tenantId,
-          metric,
-          aggregation: spec.aggregation,
-          unique_by: spec.uniqueBy,
-          dimensions: spec.dimensions,
-          deleted: 0,
-          created_at: createdAt ? toClickHouseTime(createdAt) : now,
-          updated_at: now,
-          version: nextVersion(),
-        },
-      ],
-      format: 'JSONEachRow',
-    });
+    await insertMeter(this.client, [
+      {
+        tenantId,
+        metric,
+        aggregation: spec.aggregation,
+        uniqueBy: spec.uniqueBy,
+        dimensions: spec.dimensions,
+        deleted: 0,
+        createdAt: createdAt ? toClickHouseTime(createdAt) : now,
+        updatedAt: now,
+        version: nextVersion(),
+      },
+    ]);
     return (await this.get(tenantId, metric))!;
   }
 
   async delete(existing: Meter): Promise<void> {
-    await this.client.insert({
-      table: 'meters',
-      values: [
-        {
-          tenant_id: existing.tenantId,
-          metric: existing.metric,
-          aggregation: existing.aggregation,
-          unique_by: existing.uniqueBy,
-          dimensions: existing.dimensions,
-          deleted: 1,
-          updated_at: toClickHouseTime(Date.now()),
-          version: nextVersion(),
-        },
-      ],
-      format: 'JSONEachRow',
-    });
+    await insertMeter(this.client, [
+      {
+        tenantId: existing.tenantId,
+        metric: existing.metric,
+        aggregation: existing.aggregation,
+        uniqueBy: existing.uniqueBy,
+        dimensions: existing.dimensions,
+        deleted: 1,
+        updatedAt: toClickHouseTime(Date.now()),
+        version: nextVersion(),
+      },
+    ]);
   }
 }

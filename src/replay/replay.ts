@@ -20,7 +20,7 @@ import {
 } from '../storage/queries/replay.js';
 import { nextVersion } from '../storage/version.js';
 import { chunks, type ReplayWindow } from './window.js';
-import { getMeterReplayItems, writeMeterCorrections, type MeterReplayItem } from '../meters/replay.js';
+import { meterReplayItems as readMeterReplayItems, writeMeterCorrections, type MeterReplayItem } from '../storage/queries/meters.js';
 
 export type ReplayMode = 'dry-run' | 'apply';
 export type ReplayRequest = {
@@ -179,8 +179,8 @@ export class ReplayRunner {
     try {
       const diffed: DiffItem[] = [];
       const meterItems: MeterReplayItem[] = [];
-      const meterReplayItems = getMeterReplayItems(this.client);
-      const writeMeterStates = writeMeterCorrections(this.client);
+      const meterReplayItems = (params: ReturnType<typeof windowOf>) => readMeterReplayItems(this.client, params);
+      const writeMeterStates = (params: ReturnType<typeof windowOf>) => writeMeterCorrections(this.client, params);
       let correctionsWritten = 0;
       if (req.mode === 'dry-run') {
         const params = windowOf(run.id, req, window.startMs, window.endMs);

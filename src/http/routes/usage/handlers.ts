@@ -4,14 +4,13 @@ import { HttpError } from '../../errors.js';
 import { authorizeTenant } from '../../tenant-access.js';
 import { sumDecimals } from '../../../counters/decimal.js';
 import { periodTotals, usageHistory } from '../../../storage/queries/usage.js';
-import { getPeriodValues } from '../../../meters/usage.js';
+import { periodValues } from '../../../storage/queries/meters.js';
 import { additive } from '../../../meters/definitions.js';
 import { periodBounds, periodOf } from '../../../time/period.js';
 import { historyQuerySchema, usageQuerySchema } from './schema.js';
 
 /** GET /v1/usage: one metric's value (per its meter's aggregation) in one billing period (default: the current one), per customer. */
 export function getUsage(deps: Deps) {
-  const periodValues = getPeriodValues(deps.storage.api);
   return async (ctx: Ctx) => {
     const q = parseQuery(ctx, usageQuerySchema);
     const tenant = await authorizeTenant(deps, ctx, q.tenantId, 'read');
@@ -27,7 +26,7 @@ export function getUsage(deps: Deps) {
     const params = { tenantId: q.tenantId, metric: q.metric, period, customerRef: q.customerRef ?? '' };
     if (!additive(aggregation)) {
       // Not a sum of its customers: the total is the meter's value over all of them (e.g. distinct over the period).
-      const rows = await periodValues({ ...params, aggregation: aggregation as 'unique_count' | 'max' | 'latest' });
+      const rows = await periodValues(deps.storage.api, { ...params, aggregation: aggregation as 'unique_count' | 'max' | 'latest' });
       const customers = rows.filter((r) => r.isTotal === 0);
       ctx.body = {
         ...head,

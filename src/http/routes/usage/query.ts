@@ -2,7 +2,7 @@ import type { Deps } from '../../deps.js';
 import type { Ctx } from '../../context.js';
 import { HttpError, validationError } from '../../errors.js';
 import { authorizeTenant } from '../../tenant-access.js';
-import { queryGroupedUsage, type GroupedSource, type UsageWindow } from '../../../meters/usage.js';
+import { groupedUsage, type GroupedSource, type UsageWindow } from '../../../storage/queries/meters.js';
 import { canonicalTimeZone, isValidTimeZone, localParts, offsetAt, periodBounds, periodOf } from '../../../time/period.js';
 import { filterValueSchema, groupedQuerySchema } from './schema.js';
 
@@ -33,7 +33,7 @@ const badRequest = (code: string, message: string) => new HttpError(400, code, m
  * decimal strings. from and to must start windows; at most USAGE_QUERY_MAX_WINDOWS windows and USAGE_QUERY_MAX_ROWS rows.
  */
 export function queryUsage(deps: Deps) {
-  const grouped = queryGroupedUsage(deps.storage.api);
+  const grouped = (source: GroupedSource, input: Parameters<(typeof groupedUsage)['events']>[1]) => groupedUsage[source](deps.storage.api, input);
   // Windows asked for and rows answered: more is a 400, never a silent cut.
   const { maxRows, maxWindows } = deps.config.usageQuery;
   return async (ctx: Ctx) => {

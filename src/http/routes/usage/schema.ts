@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { customerRefSchema, metricSchema, tenantIdSchema } from '../../../ingest/event.js';
 import { instantSchema, periodSchema } from '../../../time/range.js';
-import { usageWindows } from '../../../meters/usage.js';
+import { usageWindows } from '../../../storage/queries/meters.js';
 
 export const usageQuerySchema = z.strictObject({
   tenantId: tenantIdSchema,
