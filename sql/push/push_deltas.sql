@@ -1,7 +1,8 @@
 -- Local totals against what Stripe acknowledged, per (tenant, metric, customer, period).
 -- local_total = period counters (a count meter's events, any other metric's quantity) + approved usage adjustments
--- (exact decimals); `aggregation` is the metric's meter ('' without one; the push job sends none but sums and counts). Stripe receives whole units, so
--- target = floor(local_total) and the fractional rest waits. delta = target - pushed_total (negative: a correction).
+-- (exact decimals); for a unique_count, max or latest meter, the period's value. `aggregation` is the metric's meter
+-- ('' without one). Stripe receives whole units, so target = floor(local_total) and the fractional rest waits.
+-- delta = target - pushed_total (negative: a correction); a non-additive item sends its target itself.
 -- Summed as Decimal256, which cannot wrap (sum() over Decimal(38, 6) can; docs/totals.md); a target beyond 2^53 - 1
 -- is refused by the push job (total_too_large).
 -- With onlyChanged = 1 only items with something to send are returned (the push cycle), plus the items named in
@@ -10,12 +11,31 @@ WITH
   local AS (
     SELECT tenant_id, metric, customer_ref, period, sum(toDecimal256(quantity, 6)) AS local_total
     FROM (
-      -- A count meter's usage is its events (docs/meters.md); every other metric's is its quantity.
+      -- A count meter's usage is its events (docs/meters.md); a sum's is its quantity.
       SELECT c.tenant_id, c.metric, c.customer_ref, c.period, if(a.aggregation = 'count', toDecimal128(c.events, 6), c.quantity) AS quantity
       FROM usage_period_counters AS c
       LEFT JOIN (SELECT tenant_id, metric, aggregation FROM meters FINAL WHERE deleted = 0) AS a
         ON a.tenant_id = c.tenant_id AND a.metric = c.metric
-      WHERE {tenantId:String} = '' OR c.tenant_id = {tenantId:String}
+      WHERE ({tenantId:String} = '' OR c.tenant_id = {tenantId:String})
+        AND a.aggregation NOT IN ('unique_count', 'max', 'latest')
+      UNION ALL
+      -- A unique_count, max or latest meter's is the period's value (states merged over the period, every dimension):
+      -- pushed as an absolute value to a Stripe `last` meter.
+      SELECT s.tenant_id, s.metric, s.customer_ref, s.period,
+        multiIf(
+          any(a.aggregation) = 'unique_count', toDecimal128(uniqExactMerge(s.distinct_values), 6),
+          any(a.aggregation) = 'max', maxMerge(s.maximum),
+          argMaxMerge(s.latest)
+        ) AS quantity
+      FROM meter_period_states AS s
+      INNER JOIN (
+        SELECT tenant_id, metric, aggregation FROM meters FINAL
+        WHERE deleted = 0 AND aggregation IN ('unique_count', 'max', 'latest')
+      ) AS a
+        ON a.tenant_id = s.tenant_id AND a.metric = s.metric
+      WHERE {tenantId:String} = '' OR s.tenant_id = {tenantId:String}
+      GROUP BY s.tenant_id, s.metric, s.customer_ref, s.period
+      HAVING sum(s.events) != 0
       UNION ALL
       SELECT tenant_id, metric, customer_ref, period, delta AS quantity
       FROM adjustments FINAL
@@ -56,6 +76,7 @@ SELECT
   target - pushed AS delta,
   m.meter_id AS meterId,
   m.event_name AS eventName,
+  m.formula AS formula,
   m.customer_payload_key AS customerPayloadKey,
   m.value_payload_key AS valuePayloadKey,
   m.active AS mappingActive,
@@ -63,7 +84,7 @@ SELECT
   g.aggregation AS aggregation
 FROM items
 LEFT JOIN (
-  SELECT tenant_id, metric, meter_id, event_name, customer_payload_key, value_payload_key, active
+  SELECT tenant_id, metric, meter_id, event_name, formula, customer_payload_key, value_payload_key, active
   FROM price_mappings FINAL WHERE deleted = 0
 ) AS m
   ON m.tenant_id = item_tenant AND m.metric = item_metric

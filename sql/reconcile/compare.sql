@@ -1,6 +1,7 @@
 -- Reconciliation: local totals against what Stripe reported (stripe_reported_totals of one run), per item
 -- (tenant, metric, customer, period) in the given periods.
---   L local_total  = period counters + approved usage adjustments (exact decimals)
+--   L local_total  = period counters + approved usage adjustments (exact decimals); for a unique_count, max or
+--                    latest meter the period's value, which a Stripe `last` meter holds as S
 --   P pushed_total = whole units Stripe acknowledged (push ledger)
 --   S stripe_total = Stripe's meter event summary over the period (NULL: not read, i.e. unmapped)
 --   diff_abs = L - S, diff_pct = |L - S| / max(|L|, 1)
@@ -42,6 +43,34 @@ WITH
         0 AS adjustment_part, toDecimal128(0, 6) AS adjustment_total_part
       FROM usage_period_counters
       WHERE tenant_id = {tenantId:String} AND period IN {periods:Array(String)} AND ({metric:String} = '' OR metric = {metric:String})
+        AND metric NOT IN (
+          SELECT metric FROM meters FINAL
+          WHERE tenant_id = {tenantId:String} AND aggregation IN ('unique_count', 'max', 'latest') AND deleted = 0
+        )
+      UNION ALL
+      -- ...or, for a unique_count, max or latest meter, the period's value (what its Stripe `last` meter should hold)...
+      SELECT metric, customer_ref, period,
+        local_value, 1, toInt64(0), toDateTime64(0, 3, 'UTC'), 0,
+        toDecimal128(0, 6), '', 0,
+        0, 0, '', toDateTime64(0, 3, 'UTC'),
+        0, toDecimal128(0, 6), toInt64(0),
+        0, toDecimal128(0, 6)
+      FROM (
+        SELECT s.metric AS metric, s.customer_ref AS customer_ref, s.period AS period,
+          multiIf(
+            any(a.aggregation) = 'unique_count', toDecimal128(uniqExactMerge(s.distinct_values), 6),
+            any(a.aggregation) = 'max', maxMerge(s.maximum),
+            argMaxMerge(s.latest)
+          ) AS local_value
+        FROM meter_period_states AS s
+        INNER JOIN (
+          SELECT metric, aggregation FROM meters FINAL
+          WHERE tenant_id = {tenantId:String} AND aggregation IN ('unique_count', 'max', 'latest') AND deleted = 0
+        ) AS a ON a.metric = s.metric
+        WHERE s.tenant_id = {tenantId:String} AND s.period IN {periods:Array(String)} AND ({metric:String} = '' OR s.metric = {metric:String})
+        GROUP BY s.metric, s.customer_ref, s.period
+        HAVING sum(s.events) != 0
+      )
       UNION ALL
       -- ...and approved adjustments that count as usage (a reconciliation alignment only re-bases the push ledger).
       SELECT metric, customer_ref, period,

@@ -143,19 +143,18 @@ describe('usage per aggregation', () => {
     expect((await adjust('m_req')).status, 'count').toBe(201);
   });
 
-  it('does not push non-additive meters (aggregation_not_pushed; an error once mapped); a count meter pushes its events', async () => {
+  it('shows unmapped non-additive meters as unmapped, refuses to push one mapped to a sum meter (meter_formula_mismatch); a count meter pushes its events', async () => {
     const r = await svc.request('GET', '/v1/push/status?tenantId=demo');
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     const items = r.body.items as Array<{ metric: string; customerRef: string; status: string; localTotal: string; lastError: { code: string } | null }>;
     for (const metric of ['m_mau', 'm_peak', 'm_store']) {
       const item = items.find((i) => i.metric === metric && i.customerRef === 'c1')!;
       expect(item.status, metric).toBe('unmapped');
-      expect(item.lastError?.code).toBe('aggregation_not_pushed');
     }
     expect(items.find((i) => i.metric === 'm_req' && i.customerRef === 'c1')!.localTotal).toBe('5');
     expect(items.find((i) => i.metric === 'm_calls' && i.customerRef === 'c1')!).toMatchObject({ localTotal: '23.75' });
 
-    // Mapped to a Stripe meter: an error, logged once however many cycles, and nothing sent.
+    // Mapped to a sum meter before the metric became a max meter: an error, logged once however many cycles, nothing sent.
     const mapped = await tenantWithMeter(svc, 'mx', 'm_top', ['c1']);
     expect((await svc.request('POST', '/v1/meters', { body: { tenantId: 'mx', metric: 'm_top', aggregation: 'max' } })).status).toBe(201);
     await ingest([event({ tenantId: 'mx', metric: 'm_top', customerRef: 'c1', quantity: 7 })]);
@@ -164,9 +163,9 @@ describe('usage per aggregation', () => {
       expect(run.body.unitsPushed, JSON.stringify(run.body)).toBe(0);
     }
     const status = await svc.request('GET', '/v1/push/status?tenantId=mx');
-    expect(status.body.items[0]).toMatchObject({ metric: 'm_top', status: 'error', lastError: { code: 'aggregation_not_pushed' } });
+    expect(status.body.items[0]).toMatchObject({ metric: 'm_top', status: 'error', lastError: { code: 'meter_formula_mismatch' } });
     expect(mapped.stripeTotal('c1')).toBe(0);
-    expect(svc.logs.filter((l) => l.code === 'aggregation_not_pushed' && l.metric === 'm_top').length).toBe(1);
+    expect(svc.logs.filter((l) => l.code === 'meter_formula_mismatch' && l.metric === 'm_top').length).toBe(1);
   });
 });
 

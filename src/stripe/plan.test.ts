@@ -13,6 +13,7 @@ const item = (over: Partial<PushItem> = {}): PushItem => ({
   period: '2026-06',
   localTotal: '15.5',
   aggregation: '',
+  formula: 'sum',
   customerPayloadKey: 'stripe_customer_id',
   valuePayloadKey: 'value',
   target: 15,

@@ -7,12 +7,16 @@ export type ItemState = 'ok' | 'pending' | 'unmapped' | 'unpushable' | 'error';
  * A meter event value is a whole number, sent and summed by Stripe exactly only up to 2^53 - 1 (the sandbox refuses
  * more). An item whose total or delta is beyond it is refused loudly, an error with its own code, never rounded.
  */
+/** A unique_count, max or latest meter: its period value is not a sum of parts, so it is pushed as itself. */
+export const nonAdditive = (item: Pick<PushItem, 'aggregation'>) =>
+  item.aggregation === 'unique_count' || item.aggregation === 'max' || item.aggregation === 'latest';
+
 /**
- * Sums and counts push deltas to a Stripe sum meter. Other aggregations (unique_count, max, latest) need a Stripe
- * `last` meter and the period's absolute value, which the push does not send yet: nothing is sent for their items (a
- * delta of their quantities would bill a wrong amount), which are an error with their own code once mapped.
+ * Whether the mapped Stripe meter can bill the item: sums and counts go as deltas to a `sum` meter, which adds them
+ * up; the others as the period's value to a `last` meter, which keeps the latest. Mappings are checked when made;
+ * this catches a meter defined for a metric after it was mapped.
  */
-export const pushedAggregation = (item: PushItem) => item.aggregation === '' || item.aggregation === 'sum' || item.aggregation === 'count';
+export const formulaFits = (item: Pick<PushItem, 'aggregation' | 'formula'>) => (nonAdditive(item) ? item.formula === 'last' : item.formula !== 'last');
 
 export const tooLargeForStripe = (item: PushItem) => !Number.isSafeInteger(item.target) || !Number.isSafeInteger(item.delta);
 
@@ -22,8 +26,8 @@ export const tooLargeForStripe = (item: PushItem) => !Number.isSafeInteger(item.
  */
 export function itemState(item: PushItem, held: Intent | undefined, pushable: boolean): ItemState {
   if (held?.status === 'pending') return 'pending';
-  // Mapped, it is an error to see (nothing reaches the meter); unmapped, it is unmapped usage like any other.
-  if (!pushedAggregation(item)) return item.meterId && item.mappingActive ? 'error' : 'unmapped';
+  // Mapped to a meter that cannot bill it: an error to see, nothing is sent.
+  if (item.meterId && item.mappingActive && !formulaFits(item)) return 'error';
   if (tooLargeForStripe(item)) return 'error';
   if (held?.status === 'stuck') return 'error';
   if (item.delta === 0) return 'ok';
@@ -55,7 +59,8 @@ export function newIntent(item: PushItem, seq: number, generation: number, event
     stripeCustomerId: item.stripeCustomerId,
     baseTotal: item.pushed,
     targetTotal: item.target,
-    value: item.target - item.pushed,
+    // A delta for a sum meter; the period's value itself for a last meter.
+    value: nonAdditive(item) ? item.target : item.target - item.pushed,
     eventTs,
     status: 'pending',
     attempts: 0,

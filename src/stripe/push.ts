@@ -7,7 +7,7 @@ import { failureOf, stripeRetry, stripeRetryable } from './errors.js';
 import { meterEventTimestamp, type StripeGateway } from './gateway.js';
 import { itemKey, type Intent, type PushItem, type PushLedger } from './ledger.js';
 import type { StripeLimiter } from './limiter.js';
-import { itemState, newIntent, planItem, pushedAggregation, tooLargeForStripe, type ItemState } from './plan.js';
+import { formulaFits, itemState, newIntent, nonAdditive, planItem, tooLargeForStripe, type ItemState } from './plan.js';
 
 export type PushOptions = {
   /** An intent pending longer than this is settled from Stripe's summaries before anything is re-sent (~23 h). */
@@ -37,11 +37,11 @@ const tooLargeError = (item: PushItem) => ({
   nextAttemptAt: null,
 });
 
-const notPushedError = (item: PushItem) => ({
+const formulaMismatchError = (item: PushItem) => ({
   message:
-    `metric ${item.metric} is a ${item.aggregation} meter: only sum and count meters are pushed to Stripe for now; ` +
-    'nothing is sent for this item (its usage is kept and readable in GET /v1/usage)',
-  code: 'aggregation_not_pushed',
+    `metric ${item.metric} aggregates by ${item.aggregation || 'sum'}, which its Stripe meter ${item.meterId} (formula ${item.formula}) ` +
+    `cannot bill: map it to a meter with formula ${nonAdditive(item) ? 'last' : 'sum'}; nothing is sent until then`,
+  code: 'meter_formula_mismatch',
   httpStatus: null,
   nextAttemptAt: null,
 });
@@ -58,7 +58,7 @@ export type ItemStatus = {
   eventName: string | null;
   stripeCustomerId: string | null;
   pendingIntent: { identifier: string; value: number; targetTotal: number; attempts: number; createdAt: string } | null;
-  /** `httpStatus` and `nextAttemptAt` are null for an error found before sending (`total_too_large`, `aggregation_not_pushed`). */
+  /** `httpStatus` and `nextAttemptAt` are null for an error found before sending (`total_too_large`, `meter_formula_mismatch`). */
   lastError: { message: string; code: string; httpStatus: number | null; nextAttemptAt: string | null } | null;
   lagSeconds: number;
 };
@@ -153,7 +153,7 @@ export class PushEngine {
   private loggedTooLarge = new Set<string>();
   /** Stripe's refusal of the key, as the latest run (one cycle or all tenants) saw it; cleared by an acknowledgement. */
   private rejectedKey: string | null = null;
-  /** Metrics already logged as not pushed for their aggregation: once per process. */
+  /** Metrics already logged as mapped to a meter that cannot bill them: once per process. */
   private loggedNotPushed = new Set<string>();
   private readonly ledger: PushLedger;
   private readonly gateway: StripeGateway;
@@ -307,10 +307,10 @@ export class PushEngine {
   /** The cycle's counts of an item not held by pending intents, and the one-time log line of one too large. */
   private count(item: PushItem, state: ItemState, hasPending: boolean, result: CycleResult): void {
     if (hasPending) return;
-    if (!pushedAggregation(item) && state === 'error' && !this.loggedNotPushed.has(`${item.tenantId}\u0000${item.metric}`)) {
+    if (state === 'error' && !formulaFits(item) && !this.loggedNotPushed.has(`${item.tenantId}\u0000${item.metric}`)) {
       this.loggedNotPushed.add(`${item.tenantId}\u0000${item.metric}`);
-      const { tenantId, metric, aggregation } = item;
-      this.log.error({ tenantId, metric, aggregation, code: 'aggregation_not_pushed' }, notPushedError(item).message);
+      const { tenantId, metric, aggregation, formula } = item;
+      this.log.error({ tenantId, metric, aggregation, formula, code: 'meter_formula_mismatch' }, formulaMismatchError(item).message);
     } else if (tooLargeForStripe(item) && !this.loggedTooLarge.has(itemKey(item))) {
       this.loggedTooLarge.add(itemKey(item));
       const { tenantId, metric, customerRef, period, localTotal } = item;
@@ -359,8 +359,8 @@ export class PushEngine {
                 createdAt: new Date(held.createdAt).toISOString(),
               }
             : null,
-        lastError: !pushedAggregation(item)
-          ? notPushedError(item)
+        lastError: item.meterId && item.mappingActive && !formulaFits(item)
+          ? formulaMismatchError(item)
           : tooLargeForStripe(item)
           ? tooLargeError(item)
           : held?.lastError

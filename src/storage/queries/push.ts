@@ -14,6 +14,8 @@ export const pushItem = z.object({
   delta: chInt,
   meterId: z.string(),
   eventName: z.string(),
+  /** The mapped Stripe meter's formula ('' when unmapped). */
+  formula: z.string(),
   customerPayloadKey: z.string(),
   valuePayloadKey: z.string(),
   mappingActive: chInt.transform(Boolean),
