@@ -93,4 +93,30 @@ describe('a push killed mid-flight', () => {
       ['lost', 'ok', 4],
     ]);
   }, 120_000);
+
+  it('a last meter (a max) killed between intent and acknowledgement ends holding the period value, sent once', async () => {
+    const stripe = createStripeClient({ secretKey: sandboxKey, apiBase: sandbox.url, timeoutMs: 5000 });
+    const meter = await stripe.billing.meters.create({ display_name: 'p', event_name: 'crash_peak', default_aggregation: { formula: 'last' } });
+    const customer = await stripe.customers.create({ name: 'peak' });
+    child ??= await start();
+    expect((await call('POST', '/v1/meters', { tenantId: 'crash', metric: 'peak', aggregation: 'max' })).status).toBe(201);
+    expect((await call('POST', '/v1/mappings', { tenantId: 'crash', metric: 'peak', meterId: meter.id })).status).toBe(201);
+    await call('POST', '/v1/customers', { tenantId: 'crash', customerRef: 'peak', stripeCustomerId: customer.id });
+    const ts = (s: number) => new Date(Date.now() - 60_000 + s * 1000).toISOString();
+    const events = [5, 9, 3].map((quantity, i) => ({ tenantId: 'crash', metric: 'peak', customerRef: 'peak', quantity, ts: ts(i), idempotencyKey: `peak-${i}` }));
+    expect((await call('POST', '/v1/events/ingest', { events })).body.accepted).toBe(3);
+
+    sandbox.setFaults({ dropAfterCommitRate: 1, latencyMs: 100 });
+    void call('POST', '/v1/push/run', { tenantId: 'crash' }).catch(() => undefined);
+    await killWhen(() => sandbox.events().some((e) => e.customer === customer.id));
+    sandbox.setFaults({});
+
+    child = await start();
+    const peak = async () => (await call('GET', '/v1/push/status?tenantId=crash')).body.items.find((i: any) => i.metric === 'peak');
+    expect(await peak()).toMatchObject({ status: 'pending', pushedTotal: 0, pendingIntent: { value: 9 } });
+    expect((await call('POST', '/v1/push/run', { tenantId: 'crash' })).body.acked).toBe(1);
+    expect(await peak()).toMatchObject({ status: 'ok', pushedTotal: 9 });
+    expect(sandbox.totals({ meterId: meter.id, customer: customer.id })).toBe(9);
+    expect(sandbox.events().filter((e) => e.customer === customer.id)).toHaveLength(1);
+  }, 120_000);
 });
