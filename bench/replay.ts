@@ -45,6 +45,7 @@ import { IngestWriter } from '../src/ingest/writer.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/ops/metrics.js';
 import { Reconciler } from '../src/reconcile/reconcile.js';
+import { MeterStore } from '../src/meters/definitions.js';
 import { ReplayRunner, type ReplayMode, type ReplayRun } from '../src/replay/replay.js';
 import { diffItem } from '../src/storage/queries/replay.js';
 import { resolveWindow, type ReplayWindow } from '../src/replay/window.js';
@@ -122,7 +123,12 @@ function replayRunner(storage: Storage): Replay {
   const logger = createLogger('warn');
   const probe = new Probe();
   const writer = new IngestWriter(storage.ingest, storage.lookup, { maxRows: 20000, maxWaitMs: 4, latenessWindowMs: 48 * 3600e3 }, metrics, logger);
-  const runner = new ReplayRunner(probe.wrap(storage.replay), probe.wrap(storage.api), writer, metrics, logger, { chunkMs });
+  // As src/service.ts builds it: meter statements only for metrics with a meter definition.
+  const meterStore = new MeterStore(storage.api);
+  const runner = new ReplayRunner(probe.wrap(storage.replay), probe.wrap(storage.api), writer, metrics, logger, {
+    chunkMs,
+    hasMeters: (tenantId, metrics) => meterStore.hasAny(tenantId, metrics),
+  });
   return { runner, writer, probe };
 }
 

@@ -143,7 +143,10 @@ export async function startService(
       for (const t of timers) t.unref();
       closers.push(async () => timers.forEach(clearInterval));
     }
-    const replay = new ReplayRunner(storage.replay, storage.api, writer, metrics, log.child({ component: 'replay' }), { chunkMs: config.replay.chunkMs });
+    const replay = new ReplayRunner(storage.replay, storage.api, writer, metrics, log.child({ component: 'replay' }), {
+      chunkMs: config.replay.chunkMs,
+      hasMeters: (tenantId, metrics) => meters.hasAny(tenantId, metrics),
+    });
     const interrupted = await replay.markInterrupted();
     if (interrupted) log.warn({ interrupted }, 'replays left running by a stopped process were marked interrupted');
     const adjustments = { store: new AdjustmentStore(storage.api), ledger, betweenPushes: <R>(fn: () => Promise<R>) => pushJob.runExclusive(fn) };

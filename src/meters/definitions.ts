@@ -37,6 +37,11 @@ export class MeterStore {
     return listMeters(this.client, { tenantId, metric });
   }
 
+  /** Whether any of the metrics (all of the tenant's: []) has a meter definition. */
+  async hasAny(tenantId: string, metrics: string[]): Promise<boolean> {
+    return (await this.list(tenantId)).some((m) => metrics.length === 0 || metrics.includes(m.metric));
+  }
+
   async get(tenantId: string, metric: string): Promise<Meter | undefined> {
     return (await this.list(tenantId, metric))[0];
   }

@@ -103,7 +103,10 @@ export class ReplayConflictError extends Error {
   }
 }
 
-export type ReplayOptions = { chunkMs: number };
+export type ReplayOptions = { chunkMs: number
+  /** Whether any of the metrics (all: []) has a meter definition; without one a window has no meter states to replay. */
+  hasMeters?: (tenantId: string, metrics: string[]) => Promise<boolean>;
+};
 
 /** A scaled decimal's whole units, rounded down as Stripe is sent them (for items found in several chunks). */
 const floorUnits = (v: bigint) => Number(v >= 0n ? v / 1_000_000n : -((-v + 999_999n) / 1_000_000n));
@@ -179,8 +182,12 @@ export class ReplayRunner {
     try {
       const diffed: DiffItem[] = [];
       const meterItems: MeterReplayItem[] = [];
-      const meterReplayItems = (params: ReturnType<typeof windowOf>) => readMeterReplayItems(this.client, params);
-      const writeMeterStates = (params: ReturnType<typeof windowOf>) => writeMeterCorrections(this.client, params);
+      // Meter states exist only for metrics with a meter definition: without one, their statements are skipped.
+      const metered = (await this.opts.hasMeters?.(req.tenantId, req.metrics)) ?? true;
+      const meterReplayItems = async (params: ReturnType<typeof windowOf>) => (metered ? readMeterReplayItems(this.client, params) : []);
+      const writeMeterStates = async (params: ReturnType<typeof windowOf>) => {
+        if (metered) await writeMeterCorrections(this.client, params);
+      };
       let correctionsWritten = 0;
       if (req.mode === 'dry-run') {
         const params = windowOf(run.id, req, window.startMs, window.endMs);
