@@ -5,6 +5,7 @@ import type { State } from './context.js';
 import { accessLog } from './middleware/access-log.js';
 import { authenticate } from './middleware/auth.js';
 import { errors } from './middleware/errors.js';
+import { idempotentPosts } from './middleware/idempotency.js';
 import { jsonBody } from './middleware/json-body.js';
 import { httpMetrics } from './middleware/metrics.js';
 import { requireMetricsToken } from './middleware/metrics-token.js';
@@ -39,6 +40,7 @@ export function createApp(deps: Deps): Koa<State> {
   api.use(authenticate(deps.keys));
   // After authentication: an anonymous caller gets its 401 without the service reading (up to 5 MB of) its body.
   api.use(jsonBody(maxBodyBytes));
+  api.use(idempotentPosts(deps.storage.api));
   api.post('/v1/events/ingest', ingestEvents(deps));
   api.get('/v1/events', listEvents(deps));
   api.get('/v1/usage', getUsage(deps));
