@@ -3,7 +3,8 @@ import { parseBody, parseQuery, requireScope, requireTenant, type Ctx } from '..
 import { HttpError, validationError } from '../../errors.js';
 import type { ApiKeyRecord } from '../../../auth/keys.js';
 import type { Tenant } from '../../../storage/queries/tenants.js';
-import { createKeySchema, createTenantSchema, listKeysQuerySchema, tenantPathSchema, updateTenantSchema } from './schema.js';
+import { createKeySchema, createTenantSchema, listKeysQuerySchema, tenantPathSchema, updateTenantSchema, listTenantsQuerySchema } from './schema.js';
+import { page } from '../../pagination.js';
 
 function requireRoot(ctx: Ctx) {
   const p = requireScope(ctx, 'admin');
@@ -75,7 +76,9 @@ export function updateTenant(deps: Deps) {
 export function listTenants(deps: Deps) {
   return async (ctx: Ctx) => {
     requireRoot(ctx);
-    ctx.body = { tenants: (await deps.tenants.list()).map(publicTenant) };
+    const q = parseQuery(ctx, listTenantsQuerySchema);
+    const p = page((await deps.tenants.list()).map(publicTenant), (t) => t.id, q);
+    ctx.body = { tenants: p.items, nextCursor: p.nextCursor };
   };
 }
 
@@ -102,7 +105,8 @@ export function listApiKeys(deps: Deps) {
     const q = parseQuery(ctx, listKeysQuerySchema);
     const tenantId = p.root ? (q.tenantId ?? null) : p.tenantId;
     if (q.tenantId) requireTenant(ctx, q.tenantId);
-    ctx.body = { keys: (await deps.keys.list(tenantId)).map(publicKey) };
+    const keys = page((await deps.keys.list(tenantId)).map(publicKey), (k) => `${k.createdAt}\u0000${k.id}`, q);
+    ctx.body = { keys: keys.items, nextCursor: keys.nextCursor };
   };
 }
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { scopes } from '../../../auth/keys.js';
 import { tenantIdSchema } from '../../../ingest/event.js';
 import { canonicalTimeZone, isValidTimeZone } from '../../../time/period.js';
+import { pageQuery } from '../../pagination.js';
 
 /** A Stripe connected account id; null (or absent) bills through the platform account. */
 const stripeAccountSchema = z
@@ -34,4 +35,6 @@ export const createKeySchema = z
     path: ['scopes'],
   });
 
-export const listKeysQuerySchema = z.strictObject({ tenantId: tenantIdSchema.optional() });
+export const listKeysQuerySchema = z.strictObject({ tenantId: tenantIdSchema.optional(), ...pageQuery });
+
+export const listTenantsQuerySchema = z.strictObject({ ...pageQuery });

@@ -5,6 +5,7 @@ import { authorizeTenant } from '../../tenant-access.js';
 import { findCustomer } from '../../../stripe/lookups.js';
 import { listCustomersQuerySchema, putCustomerSchema } from './schema.js';
 import { stripeLookupFailed } from '../mappings/handlers.js';
+import { page } from '../../pagination.js';
 
 /**
  * POST /v1/customers: binds a customerRef to an existing Stripe customer of the tenant's Stripe account (201 new,
@@ -37,6 +38,7 @@ export function listCustomers(deps: Deps) {
     const q = parseQuery(ctx, listCustomersQuerySchema);
     await authorizeTenant(deps, ctx, q.tenantId, 'read');
     const rows = await deps.mappings.listCustomers(q.tenantId, q.customerRef ?? '');
-    ctx.body = { customers: rows.map((c) => ({ ...c, subscriptionItemId: c.subscriptionItemId || null })) };
+    const p = page(rows, (c) => c.customerRef, q);
+    ctx.body = { customers: p.items.map((c) => ({ ...c, subscriptionItemId: c.subscriptionItemId || null })), nextCursor: p.nextCursor };
   };
 }

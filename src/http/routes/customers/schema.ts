@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { customerRefSchema, tenantIdSchema } from '../../../ingest/event.js';
+import { pageQuery } from '../../pagination.js';
 
 export const putCustomerSchema = z.strictObject({
   tenantId: tenantIdSchema,
@@ -8,4 +9,4 @@ export const putCustomerSchema = z.strictObject({
   subscriptionItemId: z.string().regex(/^si_[A-Za-z0-9_]+$/, 'must be a Stripe subscription item id (si_...)').optional(),
 });
 
-export const listCustomersQuerySchema = z.strictObject({ tenantId: tenantIdSchema, customerRef: customerRefSchema.optional() });
+export const listCustomersQuerySchema = z.strictObject({ tenantId: tenantIdSchema, customerRef: customerRefSchema.optional(), ...pageQuery });

@@ -6,6 +6,7 @@ import type { GatewayMeter } from '../../../stripe/gateway.js';
 import { findMeter, meterFor, StripeLookupError } from '../../../stripe/lookups.js';
 import type { PriceMappingInput } from '../../../stripe/mappings.js';
 import { createMappingSchema, listMappingsQuerySchema, mappingPathSchema, updateMappingSchema } from './schema.js';
+import { page } from '../../pagination.js';
 
 /** Stripe said no (400 with its reason) or could not be asked (502). */
 export function stripeLookupFailed(err: unknown): never {
@@ -63,7 +64,8 @@ export function listMappings(deps: Deps) {
   return async (ctx: Ctx) => {
     const q = parseQuery(ctx, listMappingsQuerySchema);
     await authorizeTenant(deps, ctx, q.tenantId, 'read');
-    ctx.body = { mappings: await deps.mappings.listPrices(q.tenantId, q.metric ?? '') };
+    const p = page(await deps.mappings.listPrices(q.tenantId, q.metric ?? ''), (m) => m.metric, q);
+    ctx.body = { mappings: p.items, nextCursor: p.nextCursor };
   };
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { metricSchema, tenantIdSchema } from '../../../ingest/event.js';
+import { pageQuery } from '../../pagination.js';
 
 const meterFields = {
   meterId: z.string().regex(/^mtr_[A-Za-z0-9_]+$/, 'must be a Stripe meter id (mtr_...)').optional(),
@@ -16,6 +17,6 @@ export const createMappingSchema = z
 
 export const updateMappingSchema = z.strictObject(meterFields).refine(needsMeter, meterMessage);
 
-export const listMappingsQuerySchema = z.strictObject({ tenantId: tenantIdSchema, metric: metricSchema.optional() });
+export const listMappingsQuerySchema = z.strictObject({ tenantId: tenantIdSchema, metric: metricSchema.optional(), ...pageQuery });
 
 export const mappingPathSchema = z.strictObject({ tenantId: tenantIdSchema, metric: metricSchema });

@@ -4,6 +4,7 @@ import { HttpError, validationError } from '../../errors.js';
 import { authorizeTenant } from '../../tenant-access.js';
 import { sameSpec, type Meter, type MeterSpec } from '../../../meters/definitions.js';
 import { createMeterSchema, listMetersQuerySchema, meterPathSchema, updateMeterSchema } from './schema.js';
+import { page } from '../../pagination.js';
 
 function pathParams(ctx: Ctx) {
   const r = meterPathSchema.safeParse(ctx.params);
@@ -59,7 +60,8 @@ export function listMeters(deps: Deps) {
   return async (ctx: Ctx) => {
     const q = parseQuery(ctx, listMetersQuerySchema);
     await authorizeTenant(deps, ctx, q.tenantId, 'read');
-    ctx.body = { meters: await deps.meters.list(q.tenantId, q.metric ?? '') };
+    const p = page(await deps.meters.list(q.tenantId, q.metric ?? ''), (m) => m.metric, q);
+    ctx.body = { meters: p.items, nextCursor: p.nextCursor };
   };
 }
 

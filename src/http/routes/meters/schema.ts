@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { metricSchema, tenantIdSchema } from '../../../ingest/event.js';
 import { aggregations, maxDimensions } from '../../../meters/definitions.js';
+import { pageQuery } from '../../pagination.js';
 
 /**
  * A meta key a meter names (uniqueBy, a dimension). Narrower than what meta accepts, since dimension names also
@@ -38,6 +39,6 @@ export const createMeterSchema = uniqueByRules(z.strictObject({ tenantId: tenant
 
 export const updateMeterSchema = uniqueByRules(z.strictObject(specFields));
 
-export const listMetersQuerySchema = z.strictObject({ tenantId: tenantIdSchema, metric: metricSchema.optional() });
+export const listMetersQuerySchema = z.strictObject({ tenantId: tenantIdSchema, metric: metricSchema.optional(), ...pageQuery });
 
 export const meterPathSchema = z.strictObject({ tenantId: tenantIdSchema, metric: metricSchema });
