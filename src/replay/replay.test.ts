@@ -216,7 +216,7 @@ describe('replay requests', () => {
 
   it('runs a long window as a job with progress', async () => {
     const r = await replay({ tenantId: 'demo', metrics: ['late_in'], since: '-P8D', until: 'now', mode: 'apply' });
-    expect(r.status).toBe(202);
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
     expect(r.body).toMatchObject({ status: 'running', statusUrl: `/v1/replay/${r.body.id}` });
     let run;
     for (let i = 0; i < 100; i++) {
