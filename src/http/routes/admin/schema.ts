@@ -35,3 +35,28 @@ export const createKeySchema = z
   });
 
 export const listKeysQuerySchema = z.strictObject({ tenantId: tenantIdSchema.optional() });
+
+// Responses, described for the OpenAPI spec.
+export const tenantSchema = z.strictObject({ id: z.string(), timezone: z.string(), stripeAccount: z.string().nullable(), createdAt: z.string() });
+export const createdTenantSchema = tenantSchema.extend({ created: z.boolean() });
+export const tenantListSchema = z.strictObject({ tenants: z.array(tenantSchema) });
+
+export const apiKeySchema = z.strictObject({
+  id: z.string(),
+  tenantId: z.string().nullable(),
+  name: z.string(),
+  prefix: z.string(),
+  scopes: z.array(z.enum(scopes)),
+  createdBy: z.string(),
+  createdAt: z.string(),
+  revokedAt: z.string().nullable(),
+});
+export const createdKeySchema = z.strictObject({
+  id: z.string(),
+  key: z.string().describe('the secret; shown in this response only'),
+  tenantId: z.string().nullable(),
+  scopes: z.array(z.enum(scopes)),
+  name: z.string(),
+});
+export const apiKeyListSchema = z.strictObject({ keys: z.array(apiKeySchema) });
+export const keyPathSchema = z.strictObject({ id: z.string().max(128) });

@@ -9,3 +9,14 @@ export const putCustomerSchema = z.strictObject({
 });
 
 export const listCustomersQuerySchema = z.strictObject({ tenantId: tenantIdSchema, customerRef: customerRefSchema.optional() });
+
+// Responses, described for the OpenAPI spec.
+export const customerSchema = z.strictObject({
+  tenantId: z.string(),
+  customerRef: z.string(),
+  stripeCustomerId: z.string(),
+  subscriptionItemId: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export const customerListSchema = z.strictObject({ customers: z.array(customerSchema) });

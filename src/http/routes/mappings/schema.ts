@@ -19,3 +19,19 @@ export const updateMappingSchema = z.strictObject(meterFields).refine(needsMeter
 export const listMappingsQuerySchema = z.strictObject({ tenantId: tenantIdSchema, metric: metricSchema.optional() });
 
 export const mappingPathSchema = z.strictObject({ tenantId: tenantIdSchema, metric: metricSchema });
+
+// Responses, described for the OpenAPI spec.
+export const mappingSchema = z.strictObject({
+  tenantId: z.string(),
+  metric: z.string(),
+  meterId: z.string(),
+  eventName: z.string(),
+  formula: z.enum(['sum', 'last']),
+  customerPayloadKey: z.string(),
+  valuePayloadKey: z.string(),
+  active: z.boolean(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export const deletedMappingSchema = mappingSchema.extend({ deleted: z.literal(true) });
+export const mappingListSchema = z.strictObject({ mappings: z.array(mappingSchema) });

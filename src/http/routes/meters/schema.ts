@@ -41,3 +41,15 @@ export const updateMeterSchema = uniqueByRules(z.strictObject(specFields));
 export const listMetersQuerySchema = z.strictObject({ tenantId: tenantIdSchema, metric: metricSchema.optional() });
 
 export const meterPathSchema = z.strictObject({ tenantId: tenantIdSchema, metric: metricSchema });
+
+// Responses, described for the OpenAPI spec.
+export const meterSchema = z.strictObject({
+  tenantId: z.string(),
+  metric: z.string(),
+  aggregation: z.enum(aggregations),
+  uniqueBy: z.string(),
+  dimensions: z.array(z.string()),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export const meterListSchema = z.strictObject({ meters: z.array(meterSchema) });
