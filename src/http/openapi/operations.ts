@@ -253,7 +253,7 @@ export const operations: Operation[] = [
   },
   {
     method: 'post', path: '/v1/adjustments/:id/revert', tag: 'adjustments', summary: 'Revert an approved adjustment', access: 'admin', params: adjustments.adjustmentIdSchema,
-    responses: { 200: { description: 'the opposite adjustment', schema: adjustments.adjustmentSchema } },
+    responses: { 200: { description: 'the reverted adjustment and its opposite', schema: adjustments.revertedAdjustmentSchema } },
     errors: { 404: ['not_found'], 409: ['invalid_state', 'push_in_flight'] },
   },
   {

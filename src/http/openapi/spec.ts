@@ -106,7 +106,6 @@ export function buildSpec() {
       description: 'Usage metering on ClickHouse that bills through Stripe Billing Meters. Errors are `{error: {code, message, issues?}, requestId}`.',
       license: { name: 'MIT', identifier: 'MIT' },
     },
-    jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     security: [{ bearerAuth: [] }, { apiKeyHeader: [] }],
     paths,
     components: {

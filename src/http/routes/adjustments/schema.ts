@@ -59,4 +59,8 @@ export const adjustmentSchema = z.looseObject({
   note: z.string(),
   status: z.enum(adjustmentStatuses),
 });
+export const revertedAdjustmentSchema = z.strictObject({
+  reverted: adjustmentSchema,
+  opposite: adjustmentSchema.nullable().describe('the linked opposite adjustment; null when a pending one was reverted'),
+});
 export const adjustmentListSchema = z.strictObject({ adjustments: z.array(adjustmentSchema) });
