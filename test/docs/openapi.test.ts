@@ -78,6 +78,11 @@ describe('OpenAPI spec', () => {
     expect(responseProblems('POST', '/v1/events/ingest', 200, 'application/json', drifted).join('\n')).toContain('must NOT have additional properties');
     expect(responseProblems('POST', '/v1/events/ingest', 201, 'application/json', r.body)).toEqual([expect.stringContaining('status 201 is not documented')]);
     expect(responseProblems('GET', '/v1/nowhere', 200, 'application/json', {})).toEqual([expect.stringContaining('not in the OpenAPI spec')]);
+    // Each documented error status lists its codes: a handler answering an unlisted one is caught.
+    const unknownTenant = await svc.request('GET', '/v1/usage?tenantId=nobody&metric=requests');
+    expect(unknownTenant.body.error.code).toBe('unknown_tenant');
+    const renamed = { ...unknownTenant.body, error: { ...unknownTenant.body.error, code: 'no_such_tenant' } };
+    expect(responseProblems('GET', '/v1/usage', 404, 'application/json', renamed).join('\n')).toContain('must be equal to one of the allowed values');
     const error = await svc.request('GET', '/v1/usage?tenantId=demo', {});
     expect(error.status).toBe(400);
     expect(responseProblems('GET', '/v1/usage', 400, 'application/json', { error: { code: 'invalid_request' } }).sort()).toEqual([

@@ -66,7 +66,9 @@ function responses(op: Operation) {
   }
   for (const [status, codes] of Object.entries(errors)) {
     if (out[status]) continue;
-    out[status] = { description: `Error codes: ${[...codes].map((c) => `\`${c}\``).join(', ')}`, content: { 'application/json': { schema: errorRef } } };
+    // The error shape, with the codes this status can carry here: a handler answering another one fails the tests.
+    const schema = { allOf: [errorRef, { properties: { error: { properties: { code: { enum: [...codes] } } } } }] };
+    out[status] = { description: `Error codes: ${[...codes].map((c) => `\`${c}\``).join(', ')}`, content: { 'application/json': { schema } } };
   }
   out.default = { description: 'Any other error (e.g. `internal_error`), in the same shape', content: { 'application/json': { schema: errorRef } } };
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
