@@ -36,6 +36,9 @@ export const createKeySchema = z
 
 export const listKeysQuerySchema = z.strictObject({ tenantId: tenantIdSchema.optional() });
 
+/** Any text: an id that names no key of the caller's is a 404, whatever its form. */
+export const keyPathSchema = z.strictObject({ id: z.string().describe('the key id (key_...)') });
+
 // Responses, described for the OpenAPI spec.
 export const tenantSchema = z.strictObject({ id: z.string(), timezone: z.string(), stripeAccount: z.string().nullable(), createdAt: z.string() });
 export const createdTenantSchema = tenantSchema.extend({ created: z.boolean() });
@@ -59,4 +62,3 @@ export const createdKeySchema = z.strictObject({
   name: z.string(),
 });
 export const apiKeyListSchema = z.strictObject({ keys: z.array(apiKeySchema) });
-export const keyPathSchema = z.strictObject({ id: z.string().max(128) });
