@@ -43,6 +43,12 @@ export type Operation = {
   errors?: Record<number, string[]>;
 };
 
+/**
+ * POSTs that take an `Idempotency-Key` header: every one that creates or runs something. Ingest has a key per event
+ * and analyst SQL only reads. The same list as the idempotency middleware's exemptions.
+ */
+export const takesIdempotencyKey = (op: Pick<Operation, 'method' | 'path'>) => op.method === 'post' && op.path !== '/v1/events/ingest' && op.path !== '/v1/sql';
+
 /** The ingest body as each event is checked: the envelope's `events` items are events. */
 const ingestRequestSchema = z.strictObject({
   events: z.array(eventSchema).min(1).max(events.maxBatchEvents),

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { errorBodySchema } from '../errors.js';
 import { packageRoot } from '../../storage/paths.js';
-import { operations, type Operation } from './operations.js';
+import { operations, takesIdempotencyKey, type Operation } from './operations.js';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -27,11 +27,25 @@ function sharedErrors(op: Operation): Record<number, string[]> {
   const errors: Record<number, string[]> = { 401: ['unauthorized'], 403: ['forbidden'], 503: ['storage_unavailable'] };
   if (op.query || op.params || op.body) errors[400] = ['invalid_request'];
   if (op.body) Object.assign(errors, { 400: ['invalid_request', 'invalid_json'], 413: ['payload_too_large'], 415: ['unsupported_media_type'] });
+  if (takesIdempotencyKey(op)) {
+    errors[400] = [...(errors[400] ?? []), 'invalid_idempotency_key'];
+    errors[409] = ['idempotency_key_reused', 'idempotency_key_in_use'];
+  }
   return errors;
 }
 
+const idempotencyKeyHeader = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description:
+    'The same key and request within 24 hours answers the first successful response again (`Idempotent-Replayed: true`); ' +
+    'with another request, 409 `idempotency_key_reused`; while the first still runs, 409 `idempotency_key_in_use`. Per API key.',
+  schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$' },
+};
+
 function parameters(op: Operation) {
-  const out: JsonSchema[] = [];
+  const out: JsonSchema[] = takesIdempotencyKey(op) ? [idempotencyKeyHeader] : [];
   for (const [where, schema] of [['path', op.params], ['query', op.query]] as const) {
     if (!schema) continue;
     const s = jsonSchema(schema, 'input') as { properties?: Record<string, JsonSchema>; required?: string[] };
