@@ -15,6 +15,7 @@ import { ingestEvents } from './routes/events/ingest.js';
 import { listEvents } from './routes/events/list.js';
 import { maxBodyBytes } from './routes/events/schema.js';
 import { live, metrics, ready } from './routes/health/handlers.js';
+import { docsAsset, docsPage, openapiJson } from './routes/docs/handlers.js';
 import { getHistory, getUsage } from './routes/usage/handlers.js';
 import { queryUsage } from './routes/usage/query.js';
 import { createMapping, deleteMapping, getMapping, listMappings, updateMapping } from './routes/mappings/handlers.js';
@@ -30,11 +31,15 @@ export function createApp(deps: Deps): Koa<State> {
   const app = new Koa<State>({ proxy: false });
   app.silent = true;
 
-  // Without an API key: probes, and Prometheus scrapes (behind METRICS_TOKEN when set: labels name tenants and customers).
+  // Without an API key: probes, the API description, and Prometheus scrapes (behind METRICS_TOKEN when set: labels name tenants and customers).
   const open = new Router<State>();
   open.get('/health/live', live());
   open.get('/health/ready', ready(deps));
   open.get('/metrics', requireMetricsToken(deps.config.metricsToken), metrics(deps));
+  // The API's description and its reference page: public like the API's shape, and served offline.
+  open.get('/openapi.json', openapiJson());
+  open.get('/docs', docsPage());
+  open.get('/docs/assets/:file', docsAsset());
 
   const api = new Router<State>();
   api.use(authenticate(deps.keys));

@@ -1,4 +1,4 @@
-import type { ZodError } from 'zod';
+import { z, type ZodError } from 'zod';
 
 /** An error with a status and a stable code, rendered as `{error: {code, message, issues?}, requestId}`. */
 export class HttpError extends Error {
@@ -23,3 +23,13 @@ export function validationError(error: ZodError, where = 'request'): HttpError {
   const message = first ? `invalid ${where}: ${first.path ? `${first.path}: ` : ''}${first.message}` : `invalid ${where}`;
   return new HttpError(400, 'invalid_request', message, issues);
 }
+
+/** The body of every error response (also the OpenAPI spec's error shape). */
+export const errorBodySchema = z.strictObject({
+  error: z.strictObject({
+    code: z.string().regex(/^[a-z_]+$/),
+    message: z.string(),
+    issues: z.array(z.strictObject({ path: z.string(), message: z.string() })).optional(),
+  }),
+  requestId: z.string(),
+});

@@ -7,6 +7,9 @@ export const pageQuery = {
   cursor: z.string().max(1024).optional(),
 };
 
+/** The `nextCursor` of a list response: the cursor of the next page, null on the last. */
+export const nextCursorSchema = z.string().nullable();
+
 export type Page<T> = { items: T[]; nextCursor: string | null };
 
 /**

@@ -53,6 +53,9 @@ const matrix: Record<string, Attempt[] | 'public'> = {
   'GET /health/live': 'public',
   'GET /health/ready': 'public',
   'GET /metrics': 'public',
+  'GET /openapi.json': 'public',
+  'GET /docs': 'public',
+  'GET /docs/assets/:file': 'public',
   'POST /v1/events/ingest': [
     { key: 'ingest', path: '', body: { events: [event({ tenantId: 'tenant_b', metric: 'calls', customerRef: 'b_cus', idempotencyKey: 'a-into-b' })] } },
     // Mixed with A's own event: the whole request is refused, nothing of it lands.

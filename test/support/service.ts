@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { startService, type RunningService } from '../../src/service.js';
+import { responseProblems } from './openapi.js';
 
 export type TestService = RunningService & {
   dataDir: string;
@@ -12,6 +13,7 @@ export type TestService = RunningService & {
   logs: Array<Record<string, unknown>>;
   /** Raw log text, for checking that no secret was ever written. */
   logText(): string;
+  /** Sends a request and checks the response against the OpenAPI spec (a mismatch throws). */
   request(method: string, urlPath: string, opts?: { body?: unknown; key?: string | null; headers?: Record<string, string> }): Promise<{
     status: number;
     body: any;
@@ -60,6 +62,9 @@ export async function startTestService(env: Record<string, string> = {}, dataDir
       } catch {
         // not JSON (e.g. /metrics)
       }
+      // Every response a test reads is checked against the OpenAPI spec: the spec cannot drift from the handlers.
+      const problems = responseProblems(method, urlPath, res.status, res.headers.get('content-type'), parsed);
+      if (problems.length > 0) throw new Error(`response does not match the OpenAPI spec:\n${problems.join('\n')}`);
       return { status: res.status, body: parsed, headers: res.headers };
     },
     async restart() {

@@ -46,3 +46,21 @@ export const listAdjustmentsQuerySchema = z.strictObject({
 });
 
 export const adjustmentIdSchema = z.strictObject({ id: z.string().regex(/^adj_[0-9a-f]{16}$/, 'not an adjustment id') });
+
+// Responses, described for the OpenAPI spec.
+export const adjustmentSchema = z.looseObject({
+  id: z.string(),
+  tenantId: z.string(),
+  metric: z.string(),
+  customerRef: z.string(),
+  period: z.string(),
+  delta: z.string().describe('signed decimal'),
+  reason: z.enum(adjustmentReasons),
+  note: z.string(),
+  status: z.enum(adjustmentStatuses),
+});
+export const revertedAdjustmentSchema = z.strictObject({
+  reverted: adjustmentSchema,
+  opposite: adjustmentSchema.nullable().describe('the linked opposite adjustment; null when a pending one was reverted'),
+});
+export const adjustmentListSchema = z.strictObject({ adjustments: z.array(adjustmentSchema) });

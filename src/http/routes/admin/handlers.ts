@@ -3,7 +3,7 @@ import { parseBody, parseQuery, requireScope, requireTenant, type Ctx } from '..
 import { HttpError, validationError } from '../../errors.js';
 import type { ApiKeyRecord } from '../../../auth/keys.js';
 import type { Tenant } from '../../../storage/queries/tenants.js';
-import { createKeySchema, createTenantSchema, listKeysQuerySchema, tenantPathSchema, updateTenantSchema, listTenantsQuerySchema } from './schema.js';
+import { createKeySchema, createTenantSchema, keyPathSchema, listKeysQuerySchema, listTenantsQuerySchema, tenantPathSchema, updateTenantSchema } from './schema.js';
 import { page } from '../../pagination.js';
 
 function requireRoot(ctx: Ctx) {
@@ -113,9 +113,11 @@ export function listApiKeys(deps: Deps) {
 export function revokeApiKey(deps: Deps) {
   return async (ctx: Ctx) => {
     const p = requireScope(ctx, 'admin');
-    const record = await deps.keys.find(String(ctx.params.id));
+    const path = keyPathSchema.safeParse(ctx.params);
+    if (!path.success) throw validationError(path.error, 'path');
+    const record = await deps.keys.find(path.data.id);
     if (!record || (!p.root && record.tenantId !== p.tenantId)) {
-      throw new HttpError(404, 'not_found', `no API key ${ctx.params.id}`);
+      throw new HttpError(404, 'not_found', `no API key ${path.data.id}`);
     }
     if (!record.revokedAt) await deps.keys.revoke(record);
     ctx.body = publicKey((await deps.keys.find(record.id))!);

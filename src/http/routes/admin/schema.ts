@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { scopes } from '../../../auth/keys.js';
 import { tenantIdSchema } from '../../../ingest/event.js';
 import { canonicalTimeZone, isValidTimeZone } from '../../../time/period.js';
-import { pageQuery } from '../../pagination.js';
+import { nextCursorSchema, pageQuery } from '../../pagination.js';
 
 /** A Stripe connected account id; null (or absent) bills through the platform account. */
 const stripeAccountSchema = z
@@ -38,3 +38,30 @@ export const createKeySchema = z
 export const listKeysQuerySchema = z.strictObject({ tenantId: tenantIdSchema.optional(), ...pageQuery });
 
 export const listTenantsQuerySchema = z.strictObject({ ...pageQuery });
+
+/** Any text: an id that names no key of the caller's is a 404, whatever its form. */
+export const keyPathSchema = z.strictObject({ id: z.string().describe('the key id (key_...)') });
+
+// Responses, described for the OpenAPI spec.
+export const tenantSchema = z.strictObject({ id: z.string(), timezone: z.string(), stripeAccount: z.string().nullable(), createdAt: z.string() });
+export const createdTenantSchema = tenantSchema.extend({ created: z.boolean() });
+export const tenantListSchema = z.strictObject({ tenants: z.array(tenantSchema), nextCursor: nextCursorSchema });
+
+export const apiKeySchema = z.strictObject({
+  id: z.string(),
+  tenantId: z.string().nullable(),
+  name: z.string(),
+  prefix: z.string(),
+  scopes: z.array(z.enum(scopes)),
+  createdBy: z.string(),
+  createdAt: z.string(),
+  revokedAt: z.string().nullable(),
+});
+export const createdKeySchema = z.strictObject({
+  id: z.string(),
+  key: z.string().describe('the secret; shown in this response only'),
+  tenantId: z.string().nullable(),
+  scopes: z.array(z.enum(scopes)),
+  name: z.string(),
+});
+export const apiKeyListSchema = z.strictObject({ keys: z.array(apiKeySchema), nextCursor: nextCursorSchema });

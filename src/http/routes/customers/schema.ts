@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { customerRefSchema, tenantIdSchema } from '../../../ingest/event.js';
-import { pageQuery } from '../../pagination.js';
+import { nextCursorSchema, pageQuery } from '../../pagination.js';
 
 export const putCustomerSchema = z.strictObject({
   tenantId: tenantIdSchema,
@@ -10,3 +10,14 @@ export const putCustomerSchema = z.strictObject({
 });
 
 export const listCustomersQuerySchema = z.strictObject({ tenantId: tenantIdSchema, customerRef: customerRefSchema.optional(), ...pageQuery });
+
+// Responses, described for the OpenAPI spec.
+export const customerSchema = z.strictObject({
+  tenantId: z.string(),
+  customerRef: z.string(),
+  stripeCustomerId: z.string(),
+  subscriptionItemId: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export const customerListSchema = z.strictObject({ customers: z.array(customerSchema), nextCursor: nextCursorSchema });

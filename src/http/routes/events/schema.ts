@@ -20,3 +20,46 @@ export const eventsQuerySchema = z.strictObject({
   cursor: z.string().max(512).optional(),
   lateness: z.enum(['beyond', 'replayed', 'counted']).optional(),
 });
+
+// Responses, described for the OpenAPI spec.
+const eventErrorSchema = z.strictObject({
+  code: z.enum(['invalid_event', 'timestamp_out_of_range', 'conflict']),
+  message: z.string(),
+  field: z.string().optional(),
+});
+
+export const ingestResponseSchema = z.strictObject({
+  accepted: z.number().int(),
+  duplicates: z.number().int(),
+  rejected: z.number().int(),
+  requestId: z.string(),
+  results: z.array(
+    z.strictObject({
+      index: z.number().int(),
+      idempotencyKey: z.string().nullable(),
+      status: z.enum(['accepted', 'duplicate', 'rejected']),
+      lateness: z.enum(['late', 'beyond_window']).optional(),
+      error: eventErrorSchema.optional(),
+    }),
+  ),
+});
+
+export const eventsListSchema = z.strictObject({
+  tenantId: z.string(),
+  events: z.array(
+    z.strictObject({
+      idempotencyKey: z.string(),
+      metric: z.string(),
+      customerRef: z.string(),
+      resourceId: z.string(),
+      quantity: z.string().describe('exact decimal'),
+      ts: z.string(),
+      period: z.string(),
+      meta: z.record(z.string(), z.string()),
+      source: z.string(),
+      lateness: z.enum(['counted', 'beyond_window', 'replayed']),
+      ingestedAt: z.string(),
+    }),
+  ),
+  nextCursor: z.string().nullable(),
+});

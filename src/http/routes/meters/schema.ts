@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { metricSchema, tenantIdSchema } from '../../../ingest/event.js';
 import { aggregations, maxDimensions } from '../../../meters/definitions.js';
-import { pageQuery } from '../../pagination.js';
+import { nextCursorSchema, pageQuery } from '../../pagination.js';
 
 /**
  * A meta key a meter names (uniqueBy, a dimension). Narrower than what meta accepts, since dimension names also
@@ -42,3 +42,15 @@ export const updateMeterSchema = uniqueByRules(z.strictObject(specFields));
 export const listMetersQuerySchema = z.strictObject({ tenantId: tenantIdSchema, metric: metricSchema.optional(), ...pageQuery });
 
 export const meterPathSchema = z.strictObject({ tenantId: tenantIdSchema, metric: metricSchema });
+
+// Responses, described for the OpenAPI spec.
+export const meterSchema = z.strictObject({
+  tenantId: z.string(),
+  metric: z.string(),
+  aggregation: z.enum(aggregations),
+  uniqueBy: z.string(),
+  dimensions: z.array(z.string()),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export const meterListSchema = z.strictObject({ meters: z.array(meterSchema), nextCursor: nextCursorSchema });

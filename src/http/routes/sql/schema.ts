@@ -40,3 +40,11 @@ export const sqlBodySchema = z.strictObject({
     .optional()
     .transform((p) => p ?? {}),
 });
+
+// Responses, described for the OpenAPI spec.
+export const sqlJsonResultSchema = z.looseObject({
+  columns: z.array(z.strictObject({ name: z.string(), type: z.string() })),
+  rows: z.array(z.array(z.unknown())),
+  rowCount: z.number().int(),
+  elapsedMs: z.number(),
+});

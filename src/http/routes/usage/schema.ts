@@ -40,3 +40,45 @@ export const groupedQuerySchema = z
   .refine((q) => Date.parse(q.from) < Date.parse(q.to), { message: 'from must be before to', path: ['from'] });
 
 export const filterValueSchema = z.string().max(1024);
+
+// Responses, described for the OpenAPI spec.
+const decimal = z.string().regex(/^-?\d+(\.\d+)?$/).describe('exact decimal');
+export const usageSchema = z.strictObject({
+  tenantId: z.string(),
+  metric: z.string(),
+  aggregation: z.string(),
+  period: z.strictObject({ name: z.string(), timezone: z.string(), start: z.string(), end: z.string() }),
+  total: decimal,
+  customers: z.array(z.strictObject({ customerRef: z.string(), total: decimal, events: z.number().int() })),
+});
+export const historySchema = z.strictObject({
+  tenantId: z.string(),
+  metric: z.string(),
+  customerRef: z.string().nullable(),
+  step: z.enum(['hour', 'day']),
+  timezone: z.string(),
+  since: z.string(),
+  until: z.string(),
+  aggregation: z.string(),
+  total: decimal,
+  buckets: z.array(z.strictObject({ start: z.string(), total: decimal, events: z.number().int() })),
+});
+export const groupedUsageSchema = z.strictObject({
+  tenantId: z.string(),
+  metric: z.string(),
+  aggregation: z.string(),
+  window: z.enum(usageWindows),
+  timezone: z.string(),
+  from: z.string(),
+  to: z.string(),
+  groupBy: z.array(z.string()),
+  rows: z.array(
+    z.strictObject({
+      windowStart: z.string(),
+      windowEnd: z.string(),
+      customerRef: z.string().optional(),
+      dimensions: z.record(z.string(), z.string()),
+      value: decimal,
+    }),
+  ),
+});
