@@ -6,6 +6,7 @@ import { openStorage } from './storage/client.js';
 import { migrate, MigrationError } from './storage/migrations.js';
 import { runStripeSandboxCli, sandboxUsage } from './stripe/sandbox/main.js';
 import { runSqlCli } from './analyst/cli.js';
+import { runImportCli } from './import/cli.js';
 
 const usage = `stripemeter <command>
 
@@ -17,6 +18,9 @@ Commands:
   sql "SELECT ..." [--format table|csv|tsv|json] [--url URL] [--key KEY] [--param name=value]
              run a read-only analyst query through a running server (POST /v1/sql); the key comes
              from STRIPEMETER_KEY, the server from STRIPEMETER_URL; 'stripemeter sql --help' for more
+  import FILE|- [--format ndjson|csv|cloudevents] [--errors FILE]
+             send usage events from a file (gzip detected) to a running server in batches; safe to
+             re-run; key and server as for sql; 'stripemeter import --help' for more
   stripe-sandbox [options]
              a standalone Stripe sandbox (meters, meter events, summaries, customers) with fault
              injection; 'stripemeter stripe-sandbox --help' lists its options
@@ -38,6 +42,10 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'sql') {
     // Talks to a server over HTTP: no configuration, no storage. Exit once stdout has drained (a piped CSV is long).
     process.exitCode = await runSqlCli(argv.slice(1));
+    return -1;
+  }
+  if (command === 'import') {
+    process.exitCode = await runImportCli(argv.slice(1));
     return -1;
   }
   const config = loadConfig();
