@@ -23,7 +23,10 @@ afterAll(async () => {
 
 type Run = { code: number; out: string; err: string; requests: number; maxInFlight: number };
 
-async function importCli(argv: string[], opts: { stdin?: Buffer; fetch?: typeof fetch; env?: Record<string, string> } = {}): Promise<Run> {
+async function importCli(
+  argv: string[],
+  opts: { stdin?: Buffer | Readable; fetch?: typeof fetch; env?: Record<string, string>; tty?: boolean } = {},
+): Promise<Run> {
   let out = '';
   let err = '';
   let requests = 0;
@@ -34,8 +37,8 @@ async function importCli(argv: string[], opts: { stdin?: Buffer; fetch?: typeof 
     env: { STRIPEMETER_URL: svc.url, STRIPEMETER_KEY: svc.adminKey, ...opts.env },
     out: (t) => (out += t),
     err: (t) => (err += t),
-    stdin: () => Readable.from([opts.stdin ?? Buffer.alloc(0)]),
-    tty: false,
+    stdin: () => (opts.stdin instanceof Readable ? opts.stdin : Readable.from([opts.stdin ?? Buffer.alloc(0)])),
+    tty: opts.tty ?? false,
     fetch: (async (...args: Parameters<typeof fetch>) => {
       requests++;
       maxInFlight = Math.max(maxInFlight, ++inFlight);
@@ -79,6 +82,38 @@ describe('stripemeter import', () => {
     expect(again.out).toMatch(/1000 lines .*: 0 accepted, 1000 duplicate, 0 rejected/);
     expect(again.requests).toBe(1);
     expect(await total('imp_nd')).toBe('500');
+  });
+
+  it('reads no further ahead than the batches in flight (memory stays flat), and draws progress on a terminal', async () => {
+    let pulled = 0;
+    let pulledWhileHeld = 0;
+    const lines = 2000;
+    const stdin = Readable.from(
+      (function* () {
+        for (let i = 0; i < lines; i++) {
+          pulled++;
+          yield Buffer.from(`${JSON.stringify(event({ metric: 'imp_flat', idempotencyKey: `flat-${i}` }))}\n`);
+        }
+      })(),
+      { objectMode: false, highWaterMark: 1024 },
+    );
+    let calls = 0;
+    const held = (async (...args: Parameters<typeof fetch>) => {
+      // The first requests are held: the reader must stop at batch size x (requests in flight + the batch being filled).
+      if (++calls <= 2) {
+        await new Promise((r) => setTimeout(r, 400));
+        pulledWhileHeld = Math.max(pulledWhileHeld, pulled);
+      }
+      return globalThis.fetch(...args);
+    }) as typeof fetch;
+    const r = await importCli(['-', '--batch', '200', '--concurrency', '2'], { stdin, fetch: held, tty: true });
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/2000 lines .*: 2000 accepted/);
+    expect(pulledWhileHeld).toBeGreaterThanOrEqual(400);
+    expect(pulledWhileHeld).toBeLessThan(200 * 3 + 64);
+    // A line redrawn in place with the rate, then cleared.
+    expect(r.err).toMatch(/\r\d+ lines, \d+\/s, 0 rejected\x1b\[K/);
+    expect(r.err.endsWith('\r\x1b[K')).toBe(true);
   });
 
   it('writes each rejected line with its reason to --errors, stores the rest, and exits 1', async () => {
