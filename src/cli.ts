@@ -1,8 +1,6 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './log.js';
-import { startService } from './service.js';
-import { openStorage } from './storage/client.js';
 import { migrate, MigrationError } from './storage/migrations.js';
 import { runStripeSandboxCli, sandboxUsage } from './stripe/sandbox/main.js';
 import { runSqlCli } from './analyst/cli.js';
@@ -27,6 +25,8 @@ Commands:
 
 Configuration is read from environment variables; see README.md.`;
 
+// The engine (service, storage) is loaded only by the commands that run it: `sql` and `import` are HTTP clients,
+// and loading the embedded engine's library alone costs a few hundred MB of RSS.
 async function main(argv: string[]): Promise<number> {
   const command = argv[0] ?? 'start';
   if (command === 'help' || command === '--help' || command === '-h') {
@@ -54,6 +54,7 @@ async function main(argv: string[]): Promise<number> {
     case 'start':
     case 'api':
     case 'workers': {
+      const { startService } = await import('./service.js');
       const service = await startService(config, log, { workers: command !== 'api' });
       const shutdown = (signal: string) => {
         log.info({ signal }, 'shutting down');
@@ -70,6 +71,7 @@ async function main(argv: string[]): Promise<number> {
       return -1;
     }
     case 'migrate': {
+      const { openStorage } = await import('./storage/client.js');
       const storage = await openStorage(config);
       try {
         const r = await migrate(storage.jobs, { cluster: config.cluster }, undefined, (m) => log.info(m));
