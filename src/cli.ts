@@ -1,11 +1,10 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './log.js';
-import { startService } from './service.js';
-import { openStorage } from './storage/client.js';
 import { migrate, MigrationError } from './storage/migrations.js';
 import { runStripeSandboxCli, sandboxUsage } from './stripe/sandbox/main.js';
 import { runSqlCli } from './analyst/cli.js';
+import { runImportCli } from './import/cli.js';
 
 const usage = `stripemeter <command>
 
@@ -17,12 +16,17 @@ Commands:
   sql "SELECT ..." [--format table|csv|tsv|json] [--url URL] [--key KEY] [--param name=value]
              run a read-only analyst query through a running server (POST /v1/sql); the key comes
              from STRIPEMETER_KEY, the server from STRIPEMETER_URL; 'stripemeter sql --help' for more
+  import FILE|- [--format ndjson|csv|cloudevents] [--errors FILE]
+             send usage events from a file (gzip detected) to a running server in batches; safe to
+             re-run; key and server as for sql; 'stripemeter import --help' for more
   stripe-sandbox [options]
              a standalone Stripe sandbox (meters, meter events, summaries, customers) with fault
              injection; 'stripemeter stripe-sandbox --help' lists its options
 
 Configuration is read from environment variables; see README.md.`;
 
+// The engine (service, storage) is loaded only by the commands that run it: `sql` and `import` are HTTP clients,
+// and loading the embedded engine's library alone costs a few hundred MB of RSS.
 async function main(argv: string[]): Promise<number> {
   const command = argv[0] ?? 'start';
   if (command === 'help' || command === '--help' || command === '-h') {
@@ -40,12 +44,17 @@ async function main(argv: string[]): Promise<number> {
     process.exitCode = await runSqlCli(argv.slice(1));
     return -1;
   }
+  if (command === 'import') {
+    process.exitCode = await runImportCli(argv.slice(1));
+    return -1;
+  }
   const config = loadConfig();
   const log = createLogger(config.logLevel);
   switch (command) {
     case 'start':
     case 'api':
     case 'workers': {
+      const { startService } = await import('./service.js');
       const service = await startService(config, log, { workers: command !== 'api' });
       const shutdown = (signal: string) => {
         log.info({ signal }, 'shutting down');
@@ -62,6 +71,7 @@ async function main(argv: string[]): Promise<number> {
       return -1;
     }
     case 'migrate': {
+      const { openStorage } = await import('./storage/client.js');
       const storage = await openStorage(config);
       try {
         const r = await migrate(storage.jobs, { cluster: config.cluster }, undefined, (m) => log.info(m));

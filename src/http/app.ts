@@ -14,6 +14,7 @@ import { createApiKey, createTenant, listApiKeys, listTenants, revokeApiKey, upd
 import { ingestEvents } from './routes/events/ingest.js';
 import { listEvents } from './routes/events/list.js';
 import { maxBodyBytes } from './routes/events/schema.js';
+import { cloudEventMediaType, cloudEventsBatchMediaType } from '../ingest/cloudevents.js';
 import { live, metrics, ready } from './routes/health/handlers.js';
 import { docsAsset, docsPage, openapiJson } from './routes/docs/handlers.js';
 import { getHistory, getUsage } from './routes/usage/handlers.js';
@@ -44,7 +45,7 @@ export function createApp(deps: Deps): Koa<State> {
   const api = new Router<State>();
   api.use(authenticate(deps.keys));
   // After authentication: an anonymous caller gets its 401 without the service reading (up to 5 MB of) its body.
-  api.use(jsonBody(maxBodyBytes));
+  api.use(jsonBody(maxBodyBytes, { '/v1/events/ingest': [cloudEventMediaType, cloudEventsBatchMediaType] }));
   api.use(idempotentPosts(deps.storage.api));
   api.post('/v1/events/ingest', ingestEvents(deps));
   api.get('/v1/events', listEvents(deps));

@@ -39,6 +39,8 @@ export type Operation = {
   query?: z.ZodType;
   params?: z.ZodType;
   body?: z.ZodType;
+  /** Other media types the body may be sent as, beside application/json. */
+  otherBodies?: Record<string, z.ZodType>;
   responses: Record<number, Response>;
   errors?: Record<number, string[]>;
 };
@@ -53,6 +55,19 @@ export const takesIdempotencyKey = (op: Pick<Operation, 'method' | 'path'>) => o
 const ingestRequestSchema = z.strictObject({
   events: z.array(eventSchema).min(1).max(events.maxBatchEvents),
 });
+
+/** A CloudEvent as ingest maps it (see README): `id`, `type`, `subject`, `time`, `source`, and `data`. */
+const cloudEventSchema = z
+  .object({
+    specversion: z.literal('1.0'),
+    id: z.string(),
+    type: z.string().describe('the metric'),
+    subject: z.string().describe('the customerRef'),
+    source: z.string(),
+    time: z.string().optional().describe('the event time (ts)'),
+    data: z.record(z.string(), z.unknown()).optional().describe('tenantId, quantity or value, other strings as meta'),
+  })
+  .describe('a CloudEvent 1.0 in structured JSON');
 
 const tenantErrors = { 404: ['unknown_tenant'] };
 const meterLookupErrors = {
@@ -88,8 +103,12 @@ export const operations: Operation[] = [
   // Events and usage.
   {
     method: 'post', path: '/v1/events/ingest', tag: 'events', summary: 'Ingest a batch of usage events', access: 'ingest', body: ingestRequestSchema,
+    otherBodies: {
+      'application/cloudevents-batch+json': z.array(cloudEventSchema).min(1).max(events.maxBatchEvents),
+      'application/cloudevents+json': cloudEventSchema,
+    },
     description:
-      'Up to 10,000 events and 5 MB per request. Each event is checked on its own: bad ones are rejected by index with a reason, the rest are stored. ' +
+      'Up to 10,000 events and 5 MB per request (counted after inflating a gzip or deflate Content-Encoding); also as CloudEvents. Each event is checked on its own: bad ones are rejected by index with a reason, the rest are stored. ' +
       'An event sent again with the same idempotencyKey (or, without one, the same content) is a duplicate and counts once.',
     responses: { 200: { description: 'per-event results', schema: events.ingestResponseSchema } },
     errors: { ...tenantErrors, 422: ['data_refused'], 429: ['ingest_overloaded'] },

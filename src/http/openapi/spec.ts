@@ -26,7 +26,13 @@ function sharedErrors(op: Operation): Record<number, string[]> {
   if (op.access === 'public') return {};
   const errors: Record<number, string[]> = { 401: ['unauthorized'], 403: ['forbidden'], 503: ['storage_unavailable'] };
   if (op.query || op.params || op.body) errors[400] = ['invalid_request'];
-  if (op.body) Object.assign(errors, { 400: ['invalid_request', 'invalid_json'], 413: ['payload_too_large'], 415: ['unsupported_media_type'] });
+  if (op.body) {
+    Object.assign(errors, {
+      400: ['invalid_request', 'invalid_json', 'invalid_body_encoding'],
+      413: ['payload_too_large'],
+      415: ['unsupported_media_type', 'unsupported_content_encoding'],
+    });
+  }
   if (takesIdempotencyKey(op)) {
     errors[400] = [...(errors[400] ?? []), 'invalid_idempotency_key'];
     errors[409] = ['idempotency_key_reused', 'idempotency_key_in_use'];
@@ -110,7 +116,16 @@ export function buildSpec() {
       description: op.description ? `${op.description}\n\n${accessNote[op.access]}` : accessNote[op.access],
       ...(op.access === 'public' ? { security: [] } : {}),
       ...(params.length > 0 ? { parameters: params } : {}),
-      ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(op.body, 'input') } } } } : {}),
+      ...(op.body
+        ? {
+            requestBody: {
+              required: true,
+              content: Object.fromEntries(
+                Object.entries({ 'application/json': op.body, ...op.otherBodies }).map(([type, schema]) => [type, { schema: jsonSchema(schema, 'input') }]),
+              ),
+            },
+          }
+        : {}),
       responses: responses(op),
     };
   }

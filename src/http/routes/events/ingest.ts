@@ -2,9 +2,11 @@ import type { Deps } from '../../deps.js';
 import { parseBody, requireScope, requireTenant, type Ctx } from '../../context.js';
 import { HttpError } from '../../errors.js';
 import { findInexact, inexactMessage } from '../../exact-json.js';
-import { prepareEvent, rejected, type EventError, type EventRow } from '../../../ingest/event.js';
+import { prepareEvent, rejected, type EventError, type EventRow, type PrepareResult } from '../../../ingest/event.js';
+import { cloudEventField, cloudEventMediaType, cloudEventsBatchMediaType, fromCloudEvent } from '../../../ingest/cloudevents.js';
 import type { Lateness } from '../../../ingest/writer.js';
-import { ingestBodySchema } from './schema.js';
+import type { Principal } from '../../../auth/keys.js';
+import { cloudEventsBatchSchema, ingestBodySchema } from './schema.js';
 
 type Result = {
   index: number;
@@ -21,7 +23,7 @@ type Result = {
 export function ingestEvents(deps: Deps) {
   return async (ctx: Ctx) => {
     const principal = requireScope(ctx, 'ingest');
-    const { events } = parseBody(ctx, ingestBodySchema);
+    const { events, refusals, fieldOf } = readEvents(ctx, principal);
 
     // Each event's tenant as sent (undefined when not a string), read once: for the checks and the metrics.
     const tenantOf: Array<string | undefined> = new Array(events.length);
@@ -51,15 +53,18 @@ export function ingestEvents(deps: Deps) {
     const rows: EventRow[] = [];
     const rowIndex: number[] = [];
     for (let index = 0; index < events.length; index++) {
-      const inexact = ctx.state.inexactNumbers ? findInexact(events[index]) : undefined;
-      const r = inexact
-        ? rejected(events[index], { code: 'invalid_event', message: `${inexact.path} ${inexactMessage(inexact.number)}`, field: inexact.path })
-        : prepareEvent(events[index], prepareCtx);
+      const refusal = refusals[index];
+      const inexact = !refusal && ctx.state.inexactNumbers ? findInexact(events[index]) : undefined;
+      const r =
+        refusal ??
+        (inexact
+          ? rejected(events[index], { code: 'invalid_event', message: `${inexact.path} ${inexactMessage(inexact.number)}`, field: inexact.path })
+          : prepareEvent(events[index], prepareCtx));
       if (r.ok) {
         rows.push(r.row);
         rowIndex.push(index);
       } else {
-        const error = r.error.field ? { ...r.error, field: `events[${index}].${r.error.field}` } : r.error;
+        const error = r.error.field ? { ...r.error, field: fieldOf(index, r.error.field, r !== refusal && !inexact) } : r.error;
         results[index] = { index, idempotencyKey: r.idempotencyKey ?? null, status: 'rejected', error };
       }
     }
@@ -106,5 +111,48 @@ export function ingestEvents(deps: Deps) {
       requestId: ctx.state.requestId,
       results,
     };
+  };
+}
+
+type IngestInput = {
+  /** Events in the ingest shape (a CloudEvent already mapped; one that could not be is undefined, refused below). */
+  events: unknown[];
+  /** Per index, a refusal made before the event checks (a CloudEvent that does not map). */
+  refusals: Array<PrepareResult | undefined>;
+  /** The client's path of a field of event `index`; `mapped`: the field is the ingest event's, not the body's. */
+  fieldOf(index: number, field: string, mapped: boolean): string;
+};
+
+/** The request's events: a JSON `{events}` batch, or CloudEvents (one, or a batch) mapped to the same shape. */
+function readEvents(ctx: Ctx, principal: Principal): IngestInput {
+  const type = ctx.is(cloudEventMediaType, cloudEventsBatchMediaType);
+  if (!type) {
+    const { events } = parseBody(ctx, ingestBodySchema);
+    return { events, refusals: [], fieldOf: (index, field) => `events[${index}].${field}` };
+  }
+  const cloudEvents = type === cloudEventsBatchMediaType ? parseBody(ctx, cloudEventsBatchSchema) : [ctx.state.body];
+  const events: unknown[] = new Array(cloudEvents.length);
+  const refusals: Array<PrepareResult | undefined> = new Array(cloudEvents.length);
+  const quantityFields: string[] = new Array(cloudEvents.length);
+  for (let i = 0; i < cloudEvents.length; i++) {
+    // An inexact number is reported at its CloudEvent path, before mapping moves it.
+    const inexact = ctx.state.inexactNumbers ? findInexact(cloudEvents[i]) : undefined;
+    const m = inexact ? undefined : fromCloudEvent(cloudEvents[i], principal.tenantId);
+    if (inexact) {
+      const id = (cloudEvents[i] as { id?: unknown }).id;
+      const error: EventError = { code: 'invalid_event', message: `${inexact.path} ${inexactMessage(inexact.number)}`, field: inexact.path };
+      refusals[i] = typeof id === 'string' ? { ok: false, idempotencyKey: id.slice(0, 255), error } : { ok: false, error };
+    } else if (m!.ok) {
+      events[i] = m!.event;
+      quantityFields[i] = m!.quantityField;
+    } else {
+      refusals[i] = m as PrepareResult;
+    }
+  }
+  const prefix = (index: number) => (type === cloudEventsBatchMediaType ? `[${index}].` : '');
+  return {
+    events,
+    refusals,
+    fieldOf: (index, field, mapped) => prefix(index) + (mapped ? cloudEventField(field, quantityFields[index] ?? 'data.quantity') : field),
   };
 }

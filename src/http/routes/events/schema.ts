@@ -10,6 +10,12 @@ export const ingestBodySchema = z.strictObject({
   events: z.array(z.unknown()).min(1, 'must hold at least 1 event').max(maxBatchEvents, `must hold at most ${maxBatchEvents} events`),
 });
 
+/** A CloudEvents batch: a JSON array of CloudEvents, each mapped and checked on its own. */
+export const cloudEventsBatchSchema = z
+  .array(z.unknown())
+  .min(1, 'must hold at least 1 event')
+  .max(maxBatchEvents, `must hold at most ${maxBatchEvents} events`);
+
 export const eventsQuerySchema = z.strictObject({
   tenantId: tenantIdSchema,
   metric: metricSchema.optional(),
