@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { toClickHouseTime } from '../time.js';
 import { defineCommand, defineInsert, defineQuery } from './define.js';
+import { windowParams } from './replay.js';
 import { decimalText } from './usage.js';
 
 export const aggregations = ['sum', 'count', 'unique_count', 'max', 'latest'] as const;
@@ -59,16 +60,6 @@ export const periodValues = defineQuery({
   row: z.object({ customerRef: z.string(), isTotal: z.number(), value: decimalText, eventCount: z.string() }),
 });
 
-/** The parameters of replay's statements on one hour-aligned window. */
-const meterWindow = z.object({
-  replayId: z.string(),
-  tenantId: z.string(),
-  metrics: z.array(z.string()),
-  customerRefs: z.array(z.string()),
-  start: z.string(),
-  end: z.string(),
-});
-
 export const meterReplayItem = z.object({
   metric: z.string(),
   customerRef: z.string(),
@@ -80,10 +71,10 @@ export const meterReplayItem = z.object({
 export type MeterReplayItem = z.infer<typeof meterReplayItem>;
 
 /** A non-additive meter's period value before and after a replay merges the window's stored events in. */
-export const meterReplayItems = defineQuery({ sql: 'meters/replay_items', params: meterWindow, row: meterReplayItem });
+export const meterReplayItems = defineQuery({ sql: 'meters/replay_items', params: windowParams, row: meterReplayItem });
 
 /** Writes the window's meter state corrections (idempotent: a second run finds nothing to add). */
-export const writeMeterCorrections = defineCommand({ sql: 'meters/write_corrections', params: meterWindow });
+export const writeMeterCorrections = defineCommand({ sql: 'meters/write_corrections', params: windowParams });
 
 export const usageWindows = ['PT1M', 'PT1H', 'P1D', 'billing_period'] as const;
 export type UsageWindow = (typeof usageWindows)[number];
