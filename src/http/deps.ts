@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import type { Check } from '../ops/health.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Storage } from '../storage/client.js';
-import type { Aggregation } from '../stripe/lookups.js';
+import type { Aggregation } from '../meters/definitions.js';
 import type { MappingStore } from '../stripe/mappings.js';
 import type { MeterStore } from '../meters/definitions.js';
 import type { CycleResult, PushEngine } from '../stripe/push.js';

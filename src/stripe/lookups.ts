@@ -1,3 +1,4 @@
+import { additive, type Aggregation } from '../meters/definitions.js';
 import { failureOf, type StripeFailure } from './errors.js';
 import { meterSettings, type GatewayMeter, type StripeGateway } from './gateway.js';
 
@@ -75,9 +76,6 @@ export async function findCustomer(gateway: StripeGateway, customerId: string, s
   return customer;
 }
 
-/** How a metric aggregates: additive ones (sum, count) are pushed as deltas, the others as the period's value. */
-export type Aggregation = 'sum' | 'count' | 'unique_count' | 'max' | 'latest';
-const additive = new Set<Aggregation>(['sum', 'count']);
 
 /**
  * The meter's settings, checked against the metric's aggregation. An additive metric is pushed as deltas, which a
@@ -86,7 +84,7 @@ const additive = new Set<Aggregation>(['sum', 'count']);
  */
 export function meterFor(meter: GatewayMeter, metric: string, aggregation: Aggregation): { formula: 'sum' | 'last'; customerKey: string; valueKey: string } {
   const s = meterSettings(meter);
-  const needed = additive.has(aggregation) ? 'sum' : 'last';
+  const needed = additive(aggregation) ? 'sum' : 'last';
   const create = `create a Stripe meter with default_aggregation[formula]=${needed} for it`;
   if (s.formula === 'count') {
     throw new StripeLookupError(

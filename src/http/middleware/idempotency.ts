@@ -6,7 +6,7 @@ import type { State } from '../context.js';
 import { HttpError } from '../errors.js';
 
 /** POSTs that carry their own idempotency: ingest (per event key) and analyst SQL (reads only). */
-const exempt = new Set(['/v1/events/ingest', '/v1/sql']);
+export const idempotencyExempt: ReadonlySet<string> = new Set(['/v1/events/ingest', '/v1/sql']);
 const keyShape = /^[\x21-\x7e]{1,255}$/;
 
 /**
@@ -21,7 +21,7 @@ export function idempotentPosts(client: ClickHouseClient): Middleware<State> {
   const running = new Set<string>();
   return async (ctx, next) => {
     const key = ctx.get('idempotency-key');
-    if (ctx.method !== 'POST' || exempt.has(ctx.path) || key === '') return next();
+    if (ctx.method !== 'POST' || idempotencyExempt.has(ctx.path) || key === '') return next();
     if (!keyShape.test(key)) {
       throw new HttpError(400, 'invalid_idempotency_key', 'Idempotency-Key must be 1 to 255 printable ASCII characters without spaces');
     }

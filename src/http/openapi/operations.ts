@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { eventSchema } from '../../ingest/event.js';
+import { idempotencyExempt } from '../middleware/idempotency.js';
 import * as adjustments from '../routes/adjustments/schema.js';
 import * as admin from '../routes/admin/schema.js';
 import * as customers from '../routes/customers/schema.js';
@@ -45,11 +46,8 @@ export type Operation = {
   errors?: Record<number, string[]>;
 };
 
-/**
- * POSTs that take an `Idempotency-Key` header: every one that creates or runs something. Ingest has a key per event
- * and analyst SQL only reads. The same list as the idempotency middleware's exemptions.
- */
-export const takesIdempotencyKey = (op: Pick<Operation, 'method' | 'path'>) => op.method === 'post' && op.path !== '/v1/events/ingest' && op.path !== '/v1/sql';
+/** POSTs that take an `Idempotency-Key` header: every one the idempotency middleware does not exempt. */
+export const takesIdempotencyKey = (op: Pick<Operation, 'method' | 'path'>) => op.method === 'post' && !idempotencyExempt.has(op.path);
 
 /** The ingest body as each event is checked: the envelope's `events` items are events. */
 const ingestRequestSchema = z.strictObject({
