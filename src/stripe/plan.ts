@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { additive } from '../meters/definitions.js';
 import type { Intent, PushItem } from './ledger.js';
 
 export type ItemState = 'ok' | 'pending' | 'unmapped' | 'unpushable' | 'error';
@@ -8,8 +9,7 @@ export type ItemState = 'ok' | 'pending' | 'unmapped' | 'unpushable' | 'error';
  * more). An item whose total or delta is beyond it is refused loudly, an error with its own code, never rounded.
  */
 /** A unique_count, max or latest meter: its period value is not a sum of parts, so it is pushed as itself. */
-export const nonAdditive = (item: Pick<PushItem, 'aggregation'>) =>
-  item.aggregation === 'unique_count' || item.aggregation === 'max' || item.aggregation === 'latest';
+export const nonAdditive = (item: Pick<PushItem, 'aggregation'>) => item.aggregation !== '' && !additive(item.aggregation);
 
 /**
  * Whether the mapped Stripe meter can bill the item: sums and counts go as deltas to a `sum` meter, which adds them

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { chInt } from '../schema.js';
 import { defineInsert, defineQuery } from './define.js';
+import { aggregations } from './meters.js';
 
 export const pushItem = z.object({
   tenantId: z.string(),
@@ -21,7 +22,7 @@ export const pushItem = z.object({
   mappingActive: chInt.transform(Boolean),
   stripeCustomerId: z.string(),
   /** The metric's meter aggregation, '' without a definition (a sum). */
-  aggregation: z.string(),
+  aggregation: z.enum([...aggregations, '']),
 });
 export type PushItem = z.infer<typeof pushItem>;
 
