@@ -4,7 +4,7 @@ import { openTestStorage, type TestStorage } from '../../../test/support/storage
 import { isStorageUnavailable, StorageUnavailableError } from '../errors.js';
 import { toClickHouseTime } from '../time.js';
 import { listAdjustments, insertAdjustment } from './adjustments.js';
-import { camelRows, camelToSnake, defineQuery, snakeToCamel } from './define.js';
+import { camelToSnake, compactRows, defineQuery, snakeToCamel } from './define.js';
 import { insertTenant, getTenant, listTenants } from './tenants.js';
 import { lookupWatermarks, insertWatermarks } from './ingest.js';
 import { customerOwner, insertCustomerOwner } from './mappings.js';
@@ -19,14 +19,13 @@ describe('column names', () => {
     for (const c of ['tenant_id', 'last_http_status', 'engine_full']) expect(camelToSnake(snakeToCamel(c))).toBe(c);
   });
 
-  it('renames the keys of snake_case rows and passes camelCase rows untouched', () => {
-    const camel = [{ customerRef: 'a' }];
-    expect(camelRows(camel)).toBe(camel);
-    expect(camelRows([{ customer_ref: 'a', meta: { some_key: 'x' } }, { customer_ref: 'b', meta: {} }])).toEqual([
-      { customerRef: 'a', meta: { some_key: 'x' } },
-      { customerRef: 'b', meta: {} },
+  it('builds camelCase rows from a compact result', () => {
+    const meta = [{ name: 'customer_ref' }, { name: 'meta' }, { name: 'diffPct' }];
+    expect(compactRows({ meta, data: [['a', { some_key: 'x' }, 0.5], ['b', {}, null]] })).toEqual([
+      { customerRef: 'a', meta: { some_key: 'x' }, diffPct: 0.5 },
+      { customerRef: 'b', meta: {}, diffPct: null },
     ]);
-    expect(camelRows([])).toEqual([]);
+    expect(compactRows({ meta, data: [] })).toEqual([]);
   });
 });
 
