@@ -5,6 +5,8 @@ import { migrate, MigrationError } from './storage/migrations.js';
 import { runStripeSandboxCli, sandboxUsage } from './stripe/sandbox/main.js';
 import { runSqlCli } from './analyst/cli.js';
 import { runImportCli } from './import/cli.js';
+import { runBackupCli, runRestoreCli } from './lifecycle/cli.js';
+import { RestoreError } from './lifecycle/restore.js';
 
 const usage = `stripemeter <command>
 
@@ -19,6 +21,10 @@ Commands:
   import FILE|- [--format ndjson|csv|cloudevents] [--errors FILE]
              send usage events from a file (gzip detected) to a running server in batches; safe to
              re-run; key and server as for sql; 'stripemeter import --help' for more
+  backup DIR [--url URL] [--key KEY]
+             back up a running server's data into DIR, online and incrementally (embedded engine)
+  restore DIR [--snapshot ID]
+             restore a backup into a new, empty STRIPEMETER_DATA_DIR, with the service stopped
   stripe-sandbox [options]
              a standalone Stripe sandbox (meters, meter events, summaries, customers) with fault
              injection; 'stripemeter stripe-sandbox --help' lists its options
@@ -47,6 +53,13 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'import') {
     process.exitCode = await runImportCli(argv.slice(1));
     return -1;
+  }
+  if (command === 'backup') {
+    process.exitCode = await runBackupCli(argv.slice(1));
+    return -1;
+  }
+  if (command === 'restore') {
+    return runRestoreCli(argv.slice(1));
   }
   const config = loadConfig();
   const log = createLogger(config.logLevel);
@@ -92,7 +105,7 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (err) => {
-    if (err instanceof ConfigError || err instanceof MigrationError) console.error(`stripemeter: ${err.message}`);
+    if (err instanceof ConfigError || err instanceof MigrationError || err instanceof RestoreError) console.error(`stripemeter: ${err.message}`);
     else console.error(err);
     process.exit(1);
   },

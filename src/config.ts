@@ -50,6 +50,8 @@ const envSchema = z.object({
   ),
   USAGE_QUERY_MAX_ROWS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   USAGE_QUERY_MAX_WINDOWS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+  /** Where `stripemeter backup` may write (embedded mode): backups go in this directory or below, nowhere else. */
+  BACKUP_ROOT: z.string().min(1).default('./backups'),
   EVENT_RETENTION: duration('P90D'),
   LATENESS_WINDOW: duration('PT48H'),
   REPLAY_MAX_WINDOW: duration('P92D'),
@@ -112,6 +114,7 @@ export type Config = {
   host: string;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   dataDir: string;
+  backupRoot: string;
   adminKey: string | undefined;
   /** Bearer token `/metrics` requires; unset: `/metrics` is open (the local demo). */
   metricsToken: string | undefined;
@@ -173,6 +176,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     logLevel: e.LOG_LEVEL,
     dataDir,
+    backupRoot: path.resolve(e.BACKUP_ROOT),
     adminKey: e.STRIPEMETER_ADMIN_KEY,
     metricsToken: e.METRICS_TOKEN,
     demoTenant: e.STRIPEMETER_DEMO_TENANT,

@@ -15,6 +15,8 @@ import { createLogger, type Logger } from './log.js';
 import { migrationsCheck, registerReadinessMetrics, storageCheck, workersCheck } from './ops/health.js';
 import { createMetrics } from './ops/metrics.js';
 import { PeriodicJob } from './ops/schedule.js';
+import { BackupJobs } from './lifecycle/backup-jobs.js';
+import { assertNoRestoreInProgress } from './lifecycle/restore.js';
 import { openStorage } from './storage/client.js';
 import { migrate } from './storage/migrations.js';
 import { applyIngestDurability } from './storage/durability.js';
@@ -58,6 +60,7 @@ export async function startService(
   log: Logger = createLogger(config.logLevel),
   options: ServiceOptions = { workers: true },
 ): Promise<RunningService> {
+  assertNoRestoreInProgress(config.dataDir);
   const storage = await openStorage(config);
   const closers: Array<() => Promise<void>> = [() => storage.close()];
   const closeAll = async () => {
@@ -171,6 +174,19 @@ export async function startService(
       log,
       options.workers ? heartbeat('reconciliation') : undefined,
     );
+    // A backup's freeze waits for a running reconciliation, then a push cycle (reconciliation takes the push lock
+    // itself, so this order cannot deadlock), then the ingest groups and replays writing: one point for every table.
+    const backups =
+      config.clickhouse.mode === 'embedded'
+        ? new BackupJobs({
+            client: storage.jobs,
+            engineDir: config.clickhouse.path,
+            backupRoot: config.backupRoot,
+            dataDir: config.dataDir,
+            log: log.child({ component: 'backup' }),
+            quiesce: (fn) => reconJob.runExclusive(() => pushJob.runExclusive(() => writer.pause(fn))),
+          })
+        : undefined;
     const deps: Deps = {
       config,
       log,
@@ -192,6 +208,7 @@ export async function startService(
       }),
       writer,
       replay,
+      backups,
       adjustments,
       reconcile: { reconciler, runNow: (tenantId, metric) => reconJob.runExclusive(() => reconciler.run(tenantId, metric, 'api')) },
       checks: [
@@ -234,6 +251,8 @@ export async function startService(
             server.closeIdleConnections();
           });
           if (!(await settlesWithin(serverClosed, left() - 1000))) server.closeAllConnections();
+          // A backup ending copies what it froze; one cut short is cleaned up by the next.
+          await backups?.settle();
           await deps.writer.close();
           await deps.replay.flush();
           const jobs = Promise.all([pushJob.stop(), reconJob.stop()]);

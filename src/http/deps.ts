@@ -3,6 +3,7 @@ import type { AnalystSql } from '../analyst/runner.js';
 import type { ApiKeyStore } from '../auth/keys.js';
 import type { Config } from '../config.js';
 import type { IngestWriter } from '../ingest/writer.js';
+import type { BackupJobs } from '../lifecycle/backup-jobs.js';
 import type { Logger } from '../log.js';
 import type { Check } from '../ops/health.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -39,4 +40,6 @@ export type Deps = {
   stripe: StripeRuntime;
   /** The push job; `workersHere` is false in an `api`-only process, which must not push. */
   push: { engine: PushEngine; job: PeriodicJob<CycleResult[]>; workersHere: boolean };
+  /** Backups through the service: embedded mode only (a server backs itself up with BACKUP). */
+  backups?: BackupJobs;
 };

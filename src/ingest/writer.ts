@@ -105,6 +105,10 @@ export class IngestWriter {
   private closed = false;
   private idle: Array<() => void> = [];
   private locked = new Set<string>();
+  /** Held by `pause`: no group is taken, and no `exclusive` starts, while above 0. */
+  private paused = 0;
+  /** Waiting for `locked` or `paused` to change. */
+  private released: Array<() => void> = [];
   /** Settles when every group taken so far has committed (or failed). */
   private settled: Promise<void> = Promise.resolve();
   private readonly watermarks: Watermarks;
@@ -182,14 +186,42 @@ export class IngestWriter {
    * tenants' writes go on). Callers serialise among themselves per tenant.
    */
   async exclusive<T>(tenantId: string, fn: () => Promise<T>): Promise<T> {
+    await this.until(() => this.paused === 0);
     this.locked.add(tenantId);
     try {
       await this.settled;
       return await fn();
     } finally {
       this.locked.delete(tenantId);
+      this.release();
       if (!this.running && this.queue.length > 0) void this.run();
     }
+  }
+
+  /**
+   * Runs `fn` while nothing writes events or counters (a backup freezing every table at one point): groups already
+   * taken and `exclusive` sections already running (a replay's corrections) finish first; later ones wait, the queue
+   * bounded as always.
+   */
+  async pause<T>(fn: () => Promise<T>): Promise<T> {
+    this.paused++;
+    try {
+      await this.until(() => this.locked.size === 0);
+      await this.settled;
+      return await fn();
+    } finally {
+      this.paused--;
+      this.release();
+      if (!this.running && this.queue.length > 0) void this.run();
+    }
+  }
+
+  private async until(condition: () => boolean): Promise<void> {
+    while (!condition()) await new Promise<void>((resolve) => this.released.push(resolve));
+  }
+
+  private release(): void {
+    for (const resolve of this.released.splice(0)) resolve();
   }
 
   /** Whether rows of a tenant's metric wait in the queue (not yet taken into a group). */
@@ -362,11 +394,12 @@ export class IngestWriter {
   }
 
   private takeable(): boolean {
-    return this.queue.some((w) => ![...w.tenants].some((t) => this.locked.has(t)));
+    return this.paused === 0 && this.queue.some((w) => ![...w.tenants].some((t) => this.locked.has(t)));
   }
 
   /** Requests in arrival order up to maxRows, skipping those that touch a tenant held by `exclusive`. */
   private takeGroup(): Waiting[] {
+    if (this.paused > 0) return [];
     const group: Waiting[] = [];
     const rest: Waiting[] = [];
     let rows = 0;

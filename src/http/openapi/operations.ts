@@ -12,6 +12,7 @@ import * as meters from '../routes/meters/schema.js';
 import * as push from '../routes/push/schema.js';
 import * as reconciliation from '../routes/reconciliation/schema.js';
 import * as replay from '../routes/replay/schema.js';
+import * as backups from '../routes/backups/schema.js';
 import * as sql from '../routes/sql/schema.js';
 import * as usage from '../routes/usage/schema.js';
 
@@ -144,6 +145,18 @@ export const operations: Operation[] = [
     method: 'patch', path: '/v1/admin/tenants/:id', tag: 'admin', summary: "Set or clear a tenant's Stripe connected account", access: 'root', params: admin.tenantPathSchema, body: admin.updateTenantSchema,
     responses: { 200: { description: 'the tenant', schema: admin.tenantSchema } },
     errors: { ...tenantErrors, 409: ['tenant_has_bindings'] },
+  },
+  {
+    method: 'post', path: '/v1/admin/backups', tag: 'admin', summary: 'Back up every table, online', access: 'root', body: backups.startBackupSchema,
+    description:
+      'Freezes every table at one point (writes wait a few milliseconds), then copies the parts not already in the directory. Embedded engine only; restore with `stripemeter restore DIR` while the service is stopped.',
+    responses: { 202: { description: 'started; poll statusUrl', schema: backups.startedBackupSchema } },
+    errors: { 400: ['invalid_backup_dir'], 409: ['backup_running'], 501: ['backup_unsupported'] },
+  },
+  {
+    method: 'get', path: '/v1/admin/backups/:id', tag: 'admin', summary: 'Progress and result of a backup', access: 'root', params: backups.backupIdSchema,
+    responses: { 200: { description: 'the backup', schema: backups.backupJobSchema } },
+    errors: { 404: ['not_found'], 501: ['backup_unsupported'] },
   },
   {
     method: 'post', path: '/v1/admin/api-keys', tag: 'admin', summary: 'Create an API key', access: 'admin', body: admin.createKeySchema,

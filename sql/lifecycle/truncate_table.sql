@@ -1,0 +1,2 @@
+-- Empties a table before a restore attaches its parts (a restore interrupted half-way starts its tables again).
+TRUNCATE TABLE {table:Identifier}
