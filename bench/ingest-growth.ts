@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { prepareEvent } from '../src/ingest/event.js';
 import { EventGenerator, type BenchEvent } from './lib/events.js';
-import { migrateEngine, openEngine, optimizeAll, rawInsert, rows } from './lib/engine.js';
+import { migrateEngine, openEngine, optimizeAll, preloadEvents, rawInsert, rows } from './lib/engine.js';
 import { IngestClient, percentile, type PhaseResult } from './lib/http.js';
 import { check, checksLine, env, fmt, line, log, printReport, section, settleMerges, writeResults } from './lib/report.js';
 import { cpuSecondsOf, metricValue, startServiceChild } from './lib/service.js';
@@ -81,22 +81,6 @@ async function rawRate(dir: string, list: BenchEvent[]): Promise<number> {
  * Preloads `count` events through the events table and its views, one INSERT ... SELECT per million rows: random
  * UUID keys, 3,000 customers, three metrics, times spread over the last 20 days.
  */
-async function preload(client: ClickHouseClient, count: number): Promise<number> {
-  const t0 = performance.now();
-  for (let from = 0; from < count; from += 1_000_000) {
-    await client.command({
-      query: `INSERT INTO events (tenant_id, idempotency_key, metric, customer_ref, quantity, ts, period, source, payload_hash)
-        SELECT 'demo', toString(generateUUIDv4(number)), ['api_calls', 'tokens', 'storage_gb'][number % 3 + 1],
-          concat('cus_', toString(cityHash64(number) % 3000)), toDecimal128(1 + number % 7, 6),
-          now64(3) - toIntervalMillisecond(cityHash64(number, 1) % (20 * 86400000)) AS t, formatDateTime(t, '%Y-%m'),
-          'preload', substring(hex(cityHash64(number, 2)), 1, 16)
-        FROM numbers({from:UInt64}, {n:UInt64})`,
-      query_params: { from, n: Math.min(1_000_000, count - from) },
-    });
-  }
-  return performance.now() - t0;
-}
-
 type Run = {
   stored: number;
   /** Events the service accepted in this run (peak and half load). */
@@ -127,7 +111,7 @@ async function measure(stored: number, list: BenchEvent[]): Promise<Run & { dir:
   let preloadMs = 0;
   try {
     await migrateEngine(engine);
-    preloadMs = await preload(engine, stored);
+    preloadMs = await preloadEvents(engine, stored);
     // Stored long ago, as in a service that has run for a while: a start from the snapshot then reads back only the
     // keys inserted since the snapshot, not the whole preload (which happened minutes before it).
     if (stored > 0) {

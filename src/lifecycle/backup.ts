@@ -65,7 +65,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
   await removeLeftovers(engineDir, dir);
 
   const migrations = (await appliedMigrations(client)).map(({ version, name, checksum }) => ({ version, name, checksum }));
-  const tables = await backupTables(client, {});
+  let tables: Awaited<ReturnType<typeof backupTables>> = [];
   const now = new Date();
   // Sorts by time (to the millisecond): the latest snapshot is the last name.
   const id = `${now.toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}`;
@@ -77,7 +77,9 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
   let pauseMs = 0;
   await opts.quiesce(async () => {
     const frozen = performance.now();
-    for (const t of tables) await freezeTable(client, { table: t.name, name: freezeName });
+    // Listed while nothing writes, so an empty table is empty at the snapshot's point too: it needs no freeze.
+    tables = await backupTables(client, {});
+    for (const t of tables) if (t.rows > 0) await freezeTable(client, { table: t.name, name: freezeName });
     pauseMs = performance.now() - frozen;
   });
   const waitMs = performance.now() - pauseStarted - pauseMs;
