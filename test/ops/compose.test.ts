@@ -132,7 +132,9 @@ describe.skipIf(!hasCompose)('compose files', () => {
 
       it('runs clickhouse, migrate, stripe-sandbox, api and workers by default; prometheus and grafana under profile monitoring', () => {
         const services = cfg().services;
-        expect(Object.keys(services).sort()).toEqual([...longRunning, 'migrate', ...monitoring].sort());
+        const backup = file === 'docker-compose.prod.yml' ? ['backup'] : [];
+        expect(Object.keys(services).sort()).toEqual([...longRunning, 'migrate', ...monitoring, ...backup].sort());
+        for (const name of backup) expect(services[name]!.profiles, name).toEqual(['backup']);
         for (const name of [...longRunning, 'migrate']) expect(services[name]!.profiles ?? [], name).toEqual([]);
         for (const name of monitoring) expect(services[name]!.profiles, name).toEqual(['monitoring']);
       });
@@ -362,6 +364,7 @@ describe.skipIf(!hasCompose)('compose files', () => {
     it('restarts long-running services unless stopped, never the one-shot migrate; limits resources', () => {
       for (const name of [...longRunning, ...monitoring]) expect(service(prod(), name).restart, name).toBe('unless-stopped');
       expect(service(prod(), 'migrate').restart).toBe('no');
+      expect(service(prod(), 'backup').restart).toBe('no');
       for (const name of Object.keys(prod().services)) {
         const limits = (prod().services[name] as { deploy?: { resources?: { limits?: { memory?: string; cpus?: string | number } } } }).deploy
           ?.resources?.limits;
@@ -369,6 +372,16 @@ describe.skipIf(!hasCompose)('compose files', () => {
         // Docker refuses a container whose CPU limit exceeds the host's CPUs: stay runnable on a 1-CPU machine.
         if (limits?.cpus !== undefined) expect(Number(limits.cpus), name).toBeLessThanOrEqual(1);
       }
+    });
+
+    it('backs up through the server: the backup disk is declared, and the backup service shares it with ClickHouse', () => {
+      const pairs = (name: string) => mounts(service(prod(), name)).map((m) => `${m.source}:${m.target}`);
+      expect(pairs('clickhouse')).toEqual(expect.arrayContaining([expect.stringMatching(/ops\/clickhouse\/backups\.xml:\/etc\/clickhouse-server\/config\.d\/backups\.xml$/), 'clickhouse-backups:/backups']));
+      expect(pairs('backup')).toEqual(expect.arrayContaining([expect.stringMatching(/ops\/clickhouse\/backup\.sh:\/backup\.sh$/), 'clickhouse-backups:/backups']));
+      const xml = readFileSync(path.join(packageRoot, 'ops/clickhouse/backups.xml'), 'utf8');
+      expect(xml).toMatch(/<backups>\s*<type>local<\/type>\s*<path>\/backups\/<\/path>/);
+      expect(xml).toMatch(/<allowed_disk>backups<\/allowed_disk>/);
+      expect(readFileSync(path.join(packageRoot, 'ops/clickhouse/backup.sh'), 'utf8')).toMatch(/BACKUP DATABASE .* TO Disk\('backups'/);
     });
 
     it('does not seed the demo tenant by default and does not publish ClickHouse or the sandbox', () => {
