@@ -157,11 +157,19 @@ describe('ops/RUNBOOK.md', () => {
   });
 
   it('4) a dry-run, then an apply that changes nothing a second time', async () => {
-    const [dry, apply] = jsonOutputs(await shell(section('4)')[0]!.code));
+    const [dry, apply, runs] = jsonOutputs(await shell(section('4)')[0]!.code));
     expect(dry).toMatchObject({ mode: 'dry-run', status: 'succeeded' });
     expect(dry.result.items.map((i: any) => i.customerRef)).toEqual(['cus_1', 'cus_2']);
     expect(dry.result.summary.changed).toBe(0);
     expect(apply).toMatchObject({ mode: 'apply', status: 'succeeded', result: { correctionsWritten: 0 } });
+    // Both started within a second or so: newest first, and one second's runs by id.
+    expect(runs).toHaveLength(2);
+    expect(runs).toEqual(
+      expect.arrayContaining([
+        { id: apply.id, mode: 'apply', status: 'succeeded', window: apply.request.window.effective, changed: 0 },
+        { id: dry.id, mode: 'dry-run', status: 'succeeded', window: dry.request.window.effective, changed: 0 },
+      ]),
+    );
   });
 
   it('5) targeted replays', async () => {
