@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfig } from './config.js';
-import { createLogger } from './log.js';
+import { createLogger, resolveLogFormat } from './log.js';
 import { migrate, MigrationError } from './storage/migrations.js';
 import { runStripeSandboxCli, sandboxUsage } from './stripe/sandbox/main.js';
 import { runSqlCli } from './analyst/cli.js';
@@ -62,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
     return runRestoreCli(argv.slice(1));
   }
   const config = loadConfig();
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, undefined, resolveLogFormat(config.logFormat, process.stdout.isTTY === true));
   switch (command) {
     case 'start':
     case 'api':

@@ -6,6 +6,7 @@ import { parseDuration } from './time/duration.js';
 import { cronFor } from './ops/schedule.js';
 import { maxBatchEvents } from './http/routes/events/schema.js';
 import { durabilityModes, type IngestDurability } from './storage/durability.js';
+import { logFormats, type LogFormat } from './log.js';
 
 const duration = (fallback: string) =>
   z
@@ -24,6 +25,7 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(logFormats).default('auto'),
   STRIPEMETER_DATA_DIR: z.string().min(1).default('./data'),
   STRIPEMETER_ADMIN_KEY: optionalString.pipe(
     z.string().min(24, 'must be at least 24 characters (use a random value)').optional(),
@@ -113,6 +115,8 @@ export type Config = {
   port: number;
   host: string;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+  /** `auto`: pretty when stdout is a terminal, JSON otherwise. */
+  logFormat: LogFormat;
   dataDir: string;
   backupRoot: string;
   adminKey: string | undefined;
@@ -175,6 +179,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     host: e.HOST,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     dataDir,
     backupRoot: path.resolve(e.BACKUP_ROOT),
     adminKey: e.STRIPEMETER_ADMIN_KEY,

@@ -1,4 +1,5 @@
--- Adjustments in their current state (newest row version), filtered; '' matches any value.
+-- Adjustments in their current state (newest row version), filtered; '' matches any value. Newest first, paged by
+-- a (created second, id) keyset: created_at is kept to the second, since later row versions carry it as read.
 SELECT
   id, tenant_id AS tenantId, metric, customer_ref AS customerRef, period, toString(delta) AS delta, reason, note, status,
   reverts_id AS revertsId, created_by AS createdBy,
@@ -15,5 +16,6 @@ WHERE ({tenantId:String} = '' OR tenant_id = {tenantId:String})
   AND ({period:String} = '' OR period = {period:String})
   AND ({status:String} = '' OR status = {status:String})
   AND ({reason:String} = '' OR reason = {reason:String})
-ORDER BY created_at DESC, id
+  AND ({beforeId:String} = '' OR (toUnixTimestamp(created_at), id) < ({beforeSecond:Int64}, {beforeId:String}))
+ORDER BY toUnixTimestamp(created_at) DESC, id DESC
 LIMIT {limit:UInt32}

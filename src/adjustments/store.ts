@@ -9,12 +9,15 @@ import {
 } from '../storage/queries/adjustments.js';
 import { nextVersion } from '../storage/version.js';
 import { toClickHouseTime } from '../storage/time.js';
+import type { Before } from '../storage/queries/define.js';
 
 export type { Adjustment, AdjustmentReason, AdjustmentStatus };
 
 export type AdjustmentFilter = Partial<Pick<Adjustment, 'id' | 'metric' | 'customerRef' | 'period' | 'status' | 'reason'>> & {
   tenantId: string | null;
   limit?: number;
+  /** Only adjustments after this one in the list's order (newest first): its createdAt second and id. */
+  before?: Before | undefined;
 };
 
 /**
@@ -35,6 +38,8 @@ export class AdjustmentStore {
       period: f.period ?? '',
       status: f.status ?? '',
       reason: f.reason ?? '',
+      beforeSecond: f.before?.second ?? 0,
+      beforeId: f.before?.id ?? '',
       limit: f.limit ?? 1000,
     });
   }

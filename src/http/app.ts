@@ -23,9 +23,9 @@ import { createMapping, deleteMapping, getMapping, listMappings, updateMapping }
 import { createMeter, deleteMeter, getMeter, listMeters, updateMeter } from './routes/meters/handlers.js';
 import { listCustomers, putCustomer } from './routes/customers/handlers.js';
 import { pushRun, pushStatus } from './routes/push/handlers.js';
-import { getReplay, startReplay } from './routes/replay/handlers.js';
+import { getReplay, listReplays, startReplay } from './routes/replay/handlers.js';
 import { getBackup, startBackup } from './routes/backups/handlers.js';
-import { getRun, runNow, summary } from './routes/reconciliation/handlers.js';
+import { getRun, listRuns, runNow, summary } from './routes/reconciliation/handlers.js';
 import { approveAdjustment, createAdjustment, getAdjustment, listAdjustments, revertAdjustment } from './routes/adjustments/handlers.js';
 import { runSql } from './routes/sql/handlers.js';
 
@@ -75,6 +75,7 @@ export function createApp(deps: Deps): Koa<State> {
   api.get('/v1/push/status', pushStatus(deps));
   api.post('/v1/push/run', pushRun(deps));
   api.post('/v1/replay', startReplay(deps));
+  api.get('/v1/replay', listReplays(deps));
   api.post('/v1/admin/backups', startBackup(deps));
   api.get('/v1/admin/backups/:id', getBackup(deps));
   api.get('/v1/replay/:id', getReplay(deps));
@@ -85,6 +86,7 @@ export function createApp(deps: Deps): Koa<State> {
   api.post('/v1/adjustments/:id/revert', revertAdjustment(deps));
   api.get('/v1/reconciliation/summary', summary(deps));
   api.post('/v1/reconciliation/run', runNow(deps));
+  api.get('/v1/reconciliation/runs', listRuns(deps));
   api.get('/v1/reconciliation/runs/:id', getRun(deps));
   api.post('/v1/sql', runSql(deps));
 

@@ -12,3 +12,15 @@ export async function authorizeTenant(deps: Deps, ctx: Ctx, tenantId: string, sc
   if (!tenant) throw new HttpError(404, 'unknown_tenant', `unknown tenant: ${tenantId}`);
   return tenant;
 }
+
+/**
+ * The tenant a list across tenants reads: the one named (checked as above), else the key's own; every tenant ('')
+ * for the service admin key only.
+ */
+export async function listedTenant(deps: Deps, ctx: Ctx, tenantId: string | undefined, scope: Scope): Promise<string> {
+  const p = requireScope(ctx, scope);
+  if (tenantId !== undefined) return (await authorizeTenant(deps, ctx, tenantId, scope)).id;
+  if (p.root) return '';
+  if (p.tenantId === null) throw new HttpError(403, 'forbidden', 'this API key belongs to no tenant');
+  return p.tenantId;
+}

@@ -11,11 +11,13 @@ import {
   insertStripeTotals,
   itemsToRead,
   latestReconRun,
+  listReconRuns,
   reconRunItems,
   reconStatuses,
   type Compared,
   type ReconStatus,
 } from '../storage/queries/reconcile.js';
+import type { Before } from '../storage/queries/define.js';
 import { nextVersion } from '../storage/version.js';
 import { withRetries } from '../ops/retry.js';
 import { failureOf, stripeRetry, stripeRetryable } from '../stripe/errors.js';
@@ -67,6 +69,26 @@ export type ReconRun = {
   finishedAt: string | null;
   items: ReconItem[];
 };
+
+/** A run as lists show it: without its items, their number instead. */
+export type ListedReconRun = Omit<ReconRun, 'items'> & { itemCount: number };
+
+export type ReconRunFilter = {
+  /** '' for every tenant's. */
+  tenantId: string;
+  status?: ReconRun['status'] | undefined;
+  trigger?: ReconRun['trigger'] | undefined;
+  before?: Before | undefined;
+  limit: number;
+};
+
+const fromRunRow = <R extends { metric: string; counts: string; error: string; finishedAt: string }>(row: R) => ({
+  ...row,
+  metric: row.metric || null,
+  counts: row.counts ? (JSON.parse(row.counts) as ReconRun['counts']) : {},
+  error: row.error || null,
+  finishedAt: row.finishedAt || null,
+});
 
 export type ReconOptions = { epsilon: number; settleMs: number };
 
@@ -183,11 +205,7 @@ export class Reconciler {
     if (!row) return undefined;
     const items = await reconRunItems(this.client, { id, tenantId: row.tenantId });
     return {
-      ...row,
-      metric: row.metric || null,
-      counts: row.counts ? (JSON.parse(row.counts) as ReconRun['counts']) : {},
-      error: row.error || null,
-      finishedAt: row.finishedAt || null,
+      ...fromRunRow(row),
       items: items.map(({ lateCount, lateQuantity, causes, ...i }) => ({
           ...i,
           stripeCustomer: i.stripeCustomer || null,
@@ -197,6 +215,19 @@ export class Reconciler {
           causes: JSON.parse(causes) as Cause[],
         })),
     };
+  }
+
+  /** Runs newest first, without their items. */
+  async listRuns(f: ReconRunFilter): Promise<ListedReconRun[]> {
+    const rows = await listReconRuns(this.client, {
+      tenantId: f.tenantId,
+      status: f.status ?? '',
+      trigger: f.trigger ?? '',
+      beforeSecond: f.before?.second ?? 0,
+      beforeId: f.before?.id ?? '',
+      limit: f.limit,
+    });
+    return rows.map(fromRunRow);
   }
 
   private async latestRun(tenantId: string): Promise<{ id: string; finishedAt: string } | undefined> {

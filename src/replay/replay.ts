@@ -10,6 +10,7 @@ import {
   getReplayRun,
   insertReplayRun,
   knownMetrics,
+  listReplayRuns,
   markReplayed,
   replayItems,
   runningReplayRuns,
@@ -18,6 +19,7 @@ import {
   type DiffItem,
   type ReplayRunRow,
 } from '../storage/queries/replay.js';
+import type { Before } from '../storage/queries/define.js';
 import { nextVersion } from '../storage/version.js';
 import { chunks, type ReplayWindow } from './window.js';
 import { meterReplayItems as readMeterReplayItems, writeMeterCorrections, type MeterReplayItem } from '../storage/queries/meters.js';
@@ -72,6 +74,24 @@ export type ReplayRun = {
   createdBy: string;
   startedAt: string;
   finishedAt: string | null;
+};
+
+/** A run as lists show it: its request's metrics, effective window and customer count (0: all); its result's summary. */
+export type ListedReplayRun = Pick<ReplayRun, 'id' | 'tenantId' | 'mode' | 'status' | 'progress' | 'error' | 'createdBy' | 'startedAt' | 'finishedAt'> & {
+  metrics: string[];
+  customers: number;
+  window: { since: string; until: string };
+  summary: ReplayResult['summary'] | null;
+  correctionsWritten: number;
+};
+
+export type ReplayRunFilter = {
+  /** '' for every tenant's. */
+  tenantId: string;
+  status?: ReplayRun['status'] | undefined;
+  mode?: ReplayMode | undefined;
+  before?: Before | undefined;
+  limit: number;
 };
 
 const fromRow = (r: ReplayRunRow): ReplayRun => ({
@@ -276,6 +296,26 @@ export class ReplayRunner {
     if (pending) return tenantId === null || pending.tenantId === tenantId ? pending : undefined;
     const [row] = await getReplayRun(this.records, { id, tenantId: tenantId ?? '' });
     return row ? fromRow(row) : undefined;
+  }
+
+  /** Runs newest first. Those finished before the call are on record first: a run just answered is in the list. */
+  async list(f: ReplayRunFilter): Promise<ListedReplayRun[]> {
+    await this.flush();
+    const rows = await listReplayRuns(this.records, {
+      tenantId: f.tenantId,
+      status: f.status ?? '',
+      mode: f.mode ?? '',
+      beforeSecond: f.before?.second ?? 0,
+      beforeId: f.before?.id ?? '',
+      limit: f.limit,
+    });
+    return rows.map(({ since, until, summary, error, finishedAt, ...r }) => ({
+      ...r,
+      window: { since, until },
+      summary: summary ? (JSON.parse(summary) as ReplayResult['summary']) : null,
+      error: error || null,
+      finishedAt: finishedAt || null,
+    }));
   }
 
   /** Runs left `running` by a process that stopped: their writes are idempotent, so re-running them is safe. */

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/storage/paths.js';
 import { spawnService, type ChildService } from '../support/child.js';
+import { bashBlocks, jsonOutputs } from '../support/markdown.js';
 import { freePort } from '../support/ports.js';
 
 // Every `bash` block of ops/RUNBOOK.md runs, in order, against a real `stripemeter start` (the compiled CLI that
@@ -17,24 +18,6 @@ const metricsToken = 'runbook-test-metrics-token-0123456789';
 let child: ChildService;
 let dataDir: string;
 let sandboxUrl: string;
-
-type Block = { section: string; code: string };
-
-function bashBlocks(markdown: string): Block[] {
-  const blocks: Block[] = [];
-  let section = '';
-  const lines = markdown.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const heading = /^#{2,3} (.+)$/.exec(lines[i]!);
-    if (heading) section = heading[1]!;
-    if (lines[i] === '```bash') {
-      const code: string[] = [];
-      for (i++; lines[i] !== '```'; i++) code.push(lines[i]!);
-      blocks.push({ section, code: code.join('\n') });
-    }
-  }
-  return blocks;
-}
 
 const runbook = readFileSync(path.join(packageRoot, 'ops/RUNBOOK.md'), 'utf8');
 const blocks = bashBlocks(runbook);
@@ -48,31 +31,6 @@ async function shell(code: string): Promise<string> {
     maxBuffer: 10 * 1024 * 1024,
   });
   return stdout;
-}
-
-/** The JSON documents a block printed with `jq`, in order. */
-function jsonOutputs(stdout: string): any[] {
-  const out: any[] = [];
-  let depth = 0;
-  let start = -1;
-  let inString = false;
-  for (let i = 0; i < stdout.length; i++) {
-    const c = stdout[i];
-    if (inString) {
-      if (c === '\\') i++;
-      else if (c === '"') inString = false;
-      continue;
-    }
-    if (c === '"' && depth > 0) inString = true;
-    else if ((c === '{' || c === '[') && (depth > 0 || i === 0 || stdout[i - 1] === '\n')) {
-      // jq prints each document from the start of a line; braces inside other lines (metric labels) are not JSON.
-      if (depth === 0) start = i;
-      depth++;
-    } else if ((c === '}' || c === ']') && depth > 0 && --depth === 0) {
-      out.push(JSON.parse(stdout.slice(start, i + 1)));
-    }
-  }
-  return out;
 }
 
 async function api(method: string, urlPath: string, body?: unknown) {
@@ -157,11 +115,19 @@ describe('ops/RUNBOOK.md', () => {
   });
 
   it('4) a dry-run, then an apply that changes nothing a second time', async () => {
-    const [dry, apply] = jsonOutputs(await shell(section('4)')[0]!.code));
+    const [dry, apply, runs] = jsonOutputs(await shell(section('4)')[0]!.code));
     expect(dry).toMatchObject({ mode: 'dry-run', status: 'succeeded' });
     expect(dry.result.items.map((i: any) => i.customerRef)).toEqual(['cus_1', 'cus_2']);
     expect(dry.result.summary.changed).toBe(0);
     expect(apply).toMatchObject({ mode: 'apply', status: 'succeeded', result: { correctionsWritten: 0 } });
+    // Both started within a second or so: newest first, and one second's runs by id.
+    expect(runs).toHaveLength(2);
+    expect(runs).toEqual(
+      expect.arrayContaining([
+        { id: apply.id, mode: 'apply', status: 'succeeded', window: apply.request.window.effective, changed: 0 },
+        { id: dry.id, mode: 'dry-run', status: 'succeeded', window: dry.request.window.effective, changed: 0 },
+      ]),
+    );
   });
 
   it('5) targeted replays', async () => {

@@ -97,6 +97,7 @@ const matrix: Record<string, Attempt[] | 'public'> = {
     { key: 'read', path: '', body: { tenantId: 'tenant_b', metrics: ['calls'], since: since(), mode: 'dry-run' } },
     { key: 'admin', path: '', body: { tenantId: 'tenant_b', metrics: ['calls'], since: since(), mode: 'apply' } },
   ],
+  'GET /v1/replay': [{ key: 'read', path: '?tenantId=tenant_b' }, { key: 'admin', path: '?tenantId=tenant_b&mode=dry-run' }],
   'GET /v1/replay/:id': [{ key: 'read', path: () => b.replayId }],
   'POST /v1/adjustments': [{ key: 'admin', path: '', body: { tenantId: 'tenant_b', metric: 'calls', customerRef: 'b_cus', period: period(), delta: 100, reason: 'credit' } }],
   'GET /v1/adjustments': [{ key: 'read', path: '?tenantId=tenant_b' }],
@@ -105,6 +106,7 @@ const matrix: Record<string, Attempt[] | 'public'> = {
   'POST /v1/adjustments/:id/revert': [{ key: 'admin', path: () => `${b.adjustmentId}/revert` }],
   'GET /v1/reconciliation/summary': [{ key: 'read', path: '?tenantId=tenant_b' }],
   'POST /v1/reconciliation/run': [{ key: 'admin', path: '', body: { tenantId: 'tenant_b' } }],
+  'GET /v1/reconciliation/runs': [{ key: 'read', path: '?tenantId=tenant_b' }],
   'GET /v1/reconciliation/runs/:id': [{ key: 'read', path: () => b.reconRunId }],
   'POST /v1/sql': [
     { key: 'admin', path: '', body: { query: "SELECT * FROM events WHERE tenant_id = 'tenant_b'" } },
@@ -146,6 +148,7 @@ async function snapshotOfB() {
     push: push.items.map(({ lagSeconds: _lag, ...i }: { lagSeconds: number }) => i),
     recon: await get(`/v1/reconciliation/runs/${b.reconRunId}`),
     replay: await get(`/v1/replay/${b.replayId}`),
+    runs: { recon: await get('/v1/reconciliation/runs?tenantId=tenant_b'), replay: await get('/v1/replay?tenantId=tenant_b') },
     stripeTotal: svc.deps.stripe.sandbox!.totals({ meterId: b.meterId, customer: b.stripeCustomerId }),
     tenantA: { customers: await get('/v1/customers?tenantId=tenant_a'), events: (await get('/v1/events?tenantId=tenant_a')).events },
   };

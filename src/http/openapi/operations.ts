@@ -140,7 +140,7 @@ export const operations: Operation[] = [
     responses: { 201: { description: 'created', schema: admin.createdTenantSchema }, 200: { description: 'existed already with the same settings', schema: admin.createdTenantSchema } },
     errors: { 409: ['tenant_exists'] },
   },
-  { method: 'get', path: '/v1/admin/tenants', tag: 'admin', summary: 'List tenants', access: 'root', responses: { 200: { description: 'every tenant', schema: admin.tenantListSchema } } },
+  { method: 'get', path: '/v1/admin/tenants', tag: 'admin', summary: 'List tenants', access: 'root', query: admin.listTenantsQuerySchema, responses: { 200: { description: 'every tenant', schema: admin.tenantListSchema } } },
   {
     method: 'patch', path: '/v1/admin/tenants/:id', tag: 'admin', summary: "Set or clear a tenant's Stripe connected account", access: 'root', params: admin.tenantPathSchema, body: admin.updateTenantSchema,
     responses: { 200: { description: 'the tenant', schema: admin.tenantSchema } },
@@ -263,6 +263,12 @@ export const operations: Operation[] = [
     errors: { ...tenantErrors, 400: ['invalid_request', 'unknown_metric'], 409: ['replay_running'] },
   },
   {
+    method: 'get', path: '/v1/replay', tag: 'replay', summary: 'List replay runs', access: 'read', query: replay.listReplaysQuerySchema,
+    description: "A tenant's runs (without tenantId: the key's tenant; every tenant's for the service admin key). Each with its summary; the items are at GET /v1/replay/{id}.",
+    responses: { 200: { description: 'newest first; nextCursor pages on', schema: replay.replayRunListSchema } },
+    errors: tenantErrors,
+  },
+  {
     method: 'get', path: '/v1/replay/:id', tag: 'replay', summary: 'Status, progress and result of a replay', access: 'read', params: replay.replayIdSchema,
     responses: { 200: { description: 'the run', schema: replay.replayRunSchema } },
     errors: { 404: ['not_found'] },
@@ -274,7 +280,7 @@ export const operations: Operation[] = [
   },
   {
     method: 'get', path: '/v1/adjustments', tag: 'adjustments', summary: 'List adjustments', access: 'read', query: adjustments.listAdjustmentsQuerySchema,
-    responses: { 200: { description: 'newest first', schema: adjustments.adjustmentListSchema } },
+    responses: { 200: { description: 'newest first; nextCursor pages on', schema: adjustments.adjustmentListSchema } },
     errors: tenantErrors,
   },
   {
@@ -303,6 +309,12 @@ export const operations: Operation[] = [
       200: { description: 'the run, succeeded', schema: reconciliation.reconRunSchema },
       502: { description: 'the run failed (Stripe could not be read)', schema: reconciliation.reconRunSchema, errorToo: true },
     },
+    errors: tenantErrors,
+  },
+  {
+    method: 'get', path: '/v1/reconciliation/runs', tag: 'reconciliation', summary: 'List reconciliation runs', access: 'read', query: reconciliation.listRunsQuerySchema,
+    description: "Scheduled, API and summary runs (without tenantId: the key's tenant; every tenant's for the service admin key), with their counts per status; the items are at GET /v1/reconciliation/runs/{id}.",
+    responses: { 200: { description: 'newest first; nextCursor pages on', schema: reconciliation.reconRunListSchema } },
     errors: tenantErrors,
   },
   {

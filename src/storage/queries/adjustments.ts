@@ -26,7 +26,10 @@ export const adjustment = z.object({
 });
 export type Adjustment = z.infer<typeof adjustment>;
 
-/** Current versions, newest first; each filter '' matches all, tenantId '' every tenant. */
+/**
+ * Current versions, newest first, after the (beforeSecond, beforeId) keyset cursor (beforeId '': from the newest);
+ * each filter '' matches all, tenantId '' every tenant.
+ */
 export const listAdjustments = defineQuery({
   sql: 'adjustments/list_adjustments',
   params: z.object({
@@ -37,6 +40,8 @@ export const listAdjustments = defineQuery({
     period: z.string(),
     status: z.string(),
     reason: z.string(),
+    beforeSecond: z.number().int(),
+    beforeId: z.string(),
     limit: z.number().int().positive(),
   }),
   row: adjustment,

@@ -81,7 +81,7 @@ describe('queries on the embedded engine', () => {
       approvedBy: 'me', approvedAt: toClickHouseTime(Date.now()), updatedBy: 'me', updatedAt: toClickHouseTime(Date.now()), version: '1',
     };
     await insertAdjustment(storage.api, [a]);
-    const [row] = await listAdjustments(storage.api, { tenantId: 't1', id: 'adj_1', metric: '', customerRef: '', period: '', status: '', reason: '', limit: 1 });
+    const [row] = await listAdjustments(storage.api, { tenantId: 't1', id: 'adj_1', metric: '', customerRef: '', period: '', status: '', reason: '', beforeSecond: 0, beforeId: '', limit: 1 });
     expect(row!.delta).toBe('12345678901234567890.123456');
   });
 

@@ -14,6 +14,9 @@ import { loadSql } from '../sql.js';
 
 type Params = z.ZodType<Record<string, unknown>>;
 
+/** Where a page of a newest-first list starts (its statement's beforeSecond, beforeId): after the row of this second and id. */
+export type Before = { second: number; id: string };
+
 export type Query<In, Out> = ((client: ClickHouseClient, params: In) => Promise<Out[]>) & { sql: string };
 export type Command<In> = ((client: ClickHouseClient, params: In) => Promise<void>) & { sql: string };
 export type Insert<In> = ((client: ClickHouseClient, rows: In[], settings?: InsertSettings) => Promise<void>) & { table: string };

@@ -4,8 +4,8 @@ import { defineInsert, defineQuery } from './define.js';
 
 export const reconStatuses = ['ok', 'aligned', 'drift', 'unmapped', 'unpushable'] as const;
 export type ReconStatus = (typeof reconStatuses)[number];
-const triggers = ['schedule', 'api', 'summary'] as const;
-const runStatuses = ['running', 'succeeded', 'failed'] as const;
+export const reconTriggers = ['schedule', 'api', 'summary'] as const;
+export const reconRunStatuses = ['running', 'succeeded', 'failed'] as const;
 
 const nullableText = z.string().nullable();
 
@@ -65,8 +65,8 @@ const runRow = z.object({
   id: z.string(),
   tenantId: z.string(),
   metric: z.string(),
-  trigger: z.enum(triggers),
-  status: z.enum(runStatuses),
+  trigger: z.enum(reconTriggers),
+  status: z.enum(reconRunStatuses),
   periods: z.array(z.string()),
   counts: z.string(),
   error: z.string(),
@@ -76,6 +76,20 @@ const runRow = z.object({
 
 /** A run, for its tenant or (tenantId '') the service admin. */
 export const getReconRun = defineQuery({ sql: 'reconcile/get_run', params: z.object({ id: z.string(), tenantId: z.string() }), row: runRow });
+
+/** Runs newest first, after the (beforeSecond, beforeId) keyset cursor (beforeId '': from the newest); '' matches all. */
+export const listReconRuns = defineQuery({
+  sql: 'reconcile/list_runs',
+  params: z.object({
+    tenantId: z.string(),
+    status: z.enum(['', ...reconRunStatuses]),
+    trigger: z.enum(['', ...reconTriggers]),
+    beforeSecond: z.number().int(),
+    beforeId: z.string(),
+    limit: z.number().int().positive(),
+  }),
+  row: runRow.extend({ itemCount: chInt }),
+});
 
 /** The items a run reported. */
 export const reconRunItems = defineQuery({

@@ -2,15 +2,15 @@ import { z } from 'zod';
 import { chInt } from '../schema.js';
 import { defineCommand, defineInsert, defineQuery } from './define.js';
 
-const runStatuses = ['running', 'succeeded', 'failed', 'interrupted'] as const;
-const modes = ['dry-run', 'apply'] as const;
+export const replayStatuses = ['running', 'succeeded', 'failed', 'interrupted'] as const;
+export const replayModes = ['dry-run', 'apply'] as const;
 
 const runRow = z.object({
   id: z.string(),
   tenantId: z.string(),
-  mode: z.enum(modes),
+  mode: z.enum(replayModes),
   request: z.string(),
-  status: z.enum(runStatuses),
+  status: z.enum(replayStatuses),
   progress: z.number(),
   result: z.string(),
   error: z.string(),
@@ -55,6 +55,36 @@ export const windowParams = z.object({
 export const knownMetrics = defineQuery({ sql: 'replay/known_metrics', params: z.object({ tenantId: z.string() }), row: z.object({ metric: z.string() }) });
 
 export const getReplayRun = defineQuery({ sql: 'replay/get_run', params: z.object({ id: z.string(), tenantId: z.string() }), row: runRow });
+
+/** Runs newest first, after the (beforeSecond, beforeId) keyset cursor (beforeId '': from the newest); '' matches all. */
+export const listReplayRuns = defineQuery({
+  sql: 'replay/list_runs',
+  params: z.object({
+    tenantId: z.string(),
+    status: z.enum(['', ...replayStatuses]),
+    mode: z.enum(['', ...replayModes]),
+    beforeSecond: z.number().int(),
+    beforeId: z.string(),
+    limit: z.number().int().positive(),
+  }),
+  row: z.object({
+    id: z.string(),
+    tenantId: z.string(),
+    mode: z.enum(replayModes),
+    status: z.enum(replayStatuses),
+    progress: z.number(),
+    metrics: z.array(z.string()),
+    customers: chInt,
+    since: z.string(),
+    until: z.string(),
+    summary: z.string(),
+    correctionsWritten: chInt,
+    error: z.string(),
+    createdBy: z.string(),
+    startedAt: z.string(),
+    finishedAt: z.string(),
+  }),
+});
 
 export const runningReplayRuns = defineQuery({ sql: 'replay/running_runs', params: z.object({}), row: runRow });
 

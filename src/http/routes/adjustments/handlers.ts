@@ -1,6 +1,7 @@
 import type { Deps } from '../../deps.js';
 import { parseBody, parseQuery, principalOf, requireScope, requireTenant, type Ctx } from '../../context.js';
 import { HttpError, validationError } from '../../errors.js';
+import { newestFirst } from '../../pagination.js';
 import { authorizeTenant } from '../../tenant-access.js';
 import { additive } from '../../../meters/definitions.js';
 import { AdjustmentStateError, approve, PushInFlightError, revert } from '../../../adjustments/lifecycle.js';
@@ -25,11 +26,14 @@ export function createAdjustment(deps: Deps) {
   };
 }
 
+/** GET /v1/adjustments: newest first; `nextCursor` pages on. */
 export function listAdjustments(deps: Deps) {
   return async (ctx: Ctx) => {
-    const q = parseQuery(ctx, listAdjustmentsQuerySchema);
-    await authorizeTenant(deps, ctx, q.tenantId, 'read');
-    ctx.body = { adjustments: await deps.adjustments.store.list(q) };
+    const { cursor: after, limit, ...filter } = parseQuery(ctx, listAdjustmentsQuerySchema);
+    await authorizeTenant(deps, ctx, filter.tenantId, 'read');
+    const rows = await deps.adjustments.store.list({ ...filter, before: newestFirst.before(after), limit: limit + 1 });
+    const p = newestFirst.page(rows, limit, (a) => a.createdAt);
+    ctx.body = { adjustments: p.items, nextCursor: p.nextCursor };
   };
 }
 

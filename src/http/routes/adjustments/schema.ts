@@ -3,6 +3,7 @@ import { adjustmentReasons, adjustmentStatuses } from '../../../storage/queries/
 import { customerRefSchema, metricSchema, tenantIdSchema } from '../../../ingest/event.js';
 import { parseQuantity } from '../../../ingest/quantity.js';
 import { periodSchema } from '../../../time/range.js';
+import { nextCursorSchema, pageQuery } from '../../pagination.js';
 
 /** A signed decimal with at most 6 decimals, not zero, as canonical text. */
 const signedDelta = z.union([z.number(), z.string()]).transform((v, ctx) => {
@@ -42,7 +43,7 @@ export const listAdjustmentsQuerySchema = z.strictObject({
   period: periodSchema.optional(),
   status: z.enum(adjustmentStatuses).optional(),
   reason: z.enum(adjustmentReasons).optional(),
-  limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+  ...pageQuery,
 });
 
 export const adjustmentIdSchema = z.strictObject({ id: z.string().regex(/^adj_[0-9a-f]{16}$/, 'not an adjustment id') });
@@ -63,4 +64,4 @@ export const revertedAdjustmentSchema = z.strictObject({
   reverted: adjustmentSchema,
   opposite: adjustmentSchema.nullable().describe('the linked opposite adjustment; null when a pending one was reverted'),
 });
-export const adjustmentListSchema = z.strictObject({ adjustments: z.array(adjustmentSchema) });
+export const adjustmentListSchema = z.strictObject({ adjustments: z.array(adjustmentSchema), nextCursor: nextCursorSchema });

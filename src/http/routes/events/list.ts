@@ -2,21 +2,12 @@ import { z } from 'zod';
 import type { Deps } from '../../deps.js';
 import { parseQuery, type Ctx } from '../../context.js';
 import { HttpError } from '../../errors.js';
+import { keysetCursor } from '../../pagination.js';
 import { authorizeTenant } from '../../tenant-access.js';
 import { listEvents as listStoredEvents } from '../../../storage/queries/events.js';
 import { eventsQuerySchema } from './schema.js';
 
-const cursorSchema = z.tuple([z.number().int(), z.string()]);
-
-const encodeCursor = (tsMs: number, key: string) => Buffer.from(JSON.stringify([tsMs, key])).toString('base64url');
-
-function decodeCursor(cursor: string): [number, string] {
-  try {
-    return cursorSchema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
-  } catch {
-    throw new HttpError(400, 'invalid_request', 'invalid query: cursor: not a cursor returned by this endpoint');
-  }
-}
+const cursor = keysetCursor(z.tuple([z.number().int(), z.string()]));
 
 /**
  * GET /v1/events: raw stored events for debugging, oldest first; `nextCursor` pages on. Default window: the last
@@ -30,7 +21,7 @@ export function listEvents(deps: Deps) {
     // Events beyond the lateness window are days old by definition: look back over the whole retention for them.
     const since = q.since ? Date.parse(q.since) : until - (q.lateness ? deps.config.eventRetentionMs : 24 * 3600_000);
     if (since >= until) throw new HttpError(400, 'invalid_request', 'invalid query: since: since must be before until');
-    const [afterTsMs, afterKey] = q.cursor ? decodeCursor(q.cursor) : [-1, ''];
+    const [afterTsMs, afterKey] = q.cursor ? cursor.decode(q.cursor) : [-1, ''];
     const rows = await listStoredEvents(deps.storage.api, {
       tenantId: q.tenantId,
       since,
@@ -46,7 +37,7 @@ export function listEvents(deps: Deps) {
     ctx.body = {
       tenantId: q.tenantId,
       events: rows.map(({ tsMs: _, ...r }) => r),
-      nextCursor: last && rows.length === q.limit ? encodeCursor(last.tsMs, last.idempotencyKey) : null,
+      nextCursor: last && rows.length === q.limit ? cursor.encode([last.tsMs, last.idempotencyKey]) : null,
     };
   };
 }

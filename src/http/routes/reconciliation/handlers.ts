@@ -1,8 +1,9 @@
 import type { Deps } from '../../deps.js';
 import { parseBody, parseQuery, requireScope, requireTenant, type Ctx } from '../../context.js';
 import { HttpError, validationError } from '../../errors.js';
-import { authorizeTenant } from '../../tenant-access.js';
-import { runIdSchema, runSchema, summaryQuerySchema } from './schema.js';
+import { newestFirst } from '../../pagination.js';
+import { authorizeTenant, listedTenant } from '../../tenant-access.js';
+import { listRunsQuerySchema, runIdSchema, runSchema, summaryQuerySchema } from './schema.js';
 
 /**
  * GET /v1/reconciliation/summary: per item, local totals as of now against Stripe's totals as of the latest run,
@@ -50,5 +51,16 @@ export function getRun(deps: Deps) {
     if (!run) throw new HttpError(404, 'not_found', `no reconciliation run ${parsed.data.id}`);
     requireTenant(ctx, run.tenantId);
     ctx.body = run;
+  };
+}
+
+/** GET /v1/reconciliation/runs: runs without their items, newest first; `nextCursor` pages on. */
+export function listRuns(deps: Deps) {
+  return async (ctx: Ctx) => {
+    const { tenantId, cursor, limit, ...filter } = parseQuery(ctx, listRunsQuerySchema);
+    const tenant = await listedTenant(deps, ctx, tenantId, 'read');
+    const rows = await deps.reconcile.reconciler.listRuns({ ...filter, tenantId: tenant, before: newestFirst.before(cursor), limit: limit + 1 });
+    const p = newestFirst.page(rows, limit, (r) => r.startedAt);
+    ctx.body = { runs: p.items, nextCursor: p.nextCursor };
   };
 }

@@ -1,10 +1,11 @@
 import type { Deps } from '../../deps.js';
-import { parseBody, principalOf, requireScope, requireTenant, type Ctx } from '../../context.js';
+import { parseBody, parseQuery, principalOf, requireScope, requireTenant, type Ctx } from '../../context.js';
 import { HttpError, validationError } from '../../errors.js';
-import { authorizeTenant } from '../../tenant-access.js';
+import { newestFirst } from '../../pagination.js';
+import { authorizeTenant, listedTenant } from '../../tenant-access.js';
 import { ReplayConflictError } from '../../../replay/replay.js';
 import { resolveWindow } from '../../../replay/window.js';
-import { replayIdSchema, replaySchema } from './schema.js';
+import { listReplaysQuerySchema, replayIdSchema, replaySchema } from './schema.js';
 
 const iso = (ms: number) => {
   const s = Math.round(ms / 1000);
@@ -69,5 +70,16 @@ export function getReplay(deps: Deps) {
     if (!run) throw new HttpError(404, 'not_found', `no replay ${parsed.data.id}`);
     requireTenant(ctx, run.tenantId);
     ctx.body = run;
+  };
+}
+
+/** GET /v1/replay: replay runs, newest first; `nextCursor` pages on. */
+export function listReplays(deps: Deps) {
+  return async (ctx: Ctx) => {
+    const { tenantId, cursor, limit, ...filter } = parseQuery(ctx, listReplaysQuerySchema);
+    const tenant = await listedTenant(deps, ctx, tenantId, 'read');
+    const rows = await deps.replay.list({ ...filter, tenantId: tenant, before: newestFirst.before(cursor), limit: limit + 1 });
+    const p = newestFirst.page(rows, limit, (r) => r.startedAt);
+    ctx.body = { runs: p.items, nextCursor: p.nextCursor };
   };
 }
