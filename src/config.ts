@@ -100,6 +100,10 @@ const envSchema = z.object({
   PUSH_SETTLE_AFTER: duration('PT23H'),
   PUSH_FAILED_RETRY: duration('PT1M'),
   SHUTDOWN_TIMEOUT: duration('PT10S').refine((ms) => ms >= 1000 && ms <= 600_000, { message: 'must be between PT1S and PT10M' }),
+  DISK_CHECK_INTERVAL: duration('PT5S').refine((ms) => ms >= 100 && ms <= 300_000, { message: 'must be between PT0.1S and PT5M' }),
+  DISK_MIN_FREE_BYTES: z.coerce.number().int().min(0).max(2 ** 50).default(2 ** 30),
+  DISK_MIN_FREE_PERCENT: z.coerce.number().min(0).max(50).default(5),
+  DISK_LOW_FREE_PERCENT: z.coerce.number().min(0).max(100).default(15),
   SQL_MAX_EXECUTION_TIME: duration('PT10S').refine((ms) => ms >= 100 && ms <= 3600_000, { message: 'must be between PT0.1S and PT1H' }),
   SQL_MAX_RESULT_ROWS: z.coerce.number().int().min(1).max(1_000_000_000).default(100_000),
   SQL_MAX_RESULT_BYTES: z.coerce.number().int().min(1024).max(2 ** 40).default(50 * 2 ** 20),
@@ -160,6 +164,11 @@ export type Config = {
   push: { intervalMs: number; lagThresholdMs: number; settleAfterMs: number; failedRetryMs: number };
   /** Longest a stop (SIGTERM) waits for work in flight; a push still waiting on Stripe is abandoned, its intent pending. */
   shutdownTimeoutMs: number;
+  /**
+   * Free space on the data volume, sampled every `checkIntervalMs`: ingest and replay apply are refused below the
+   * smaller of `minFreeBytes` and `minFreePercent` of the volume; readiness degrades below `lowFreePercent`.
+   */
+  disk: { checkIntervalMs: number; minFreeBytes: number; minFreePercent: number; lowFreePercent: number };
   /** Limits of analyst SQL (`POST /v1/sql`), enforced by the engine on the analyst connection. */
   sql: { maxExecutionMs: number; maxResultRows: number; maxResultBytes: number; maxMemoryBytes: number; maxThreads: number };
 };
@@ -174,6 +183,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  if (e.DISK_LOW_FREE_PERCENT < e.DISK_MIN_FREE_PERCENT) {
+    throw new ConfigError('invalid configuration:\n  DISK_LOW_FREE_PERCENT: must be at least DISK_MIN_FREE_PERCENT (readiness degrades before ingest is refused)');
+  }
   const dataDir = path.resolve(e.STRIPEMETER_DATA_DIR);
   return {
     port: e.PORT,
@@ -224,6 +236,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       failedRetryMs: e.PUSH_FAILED_RETRY,
     },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT,
+    disk: {
+      checkIntervalMs: e.DISK_CHECK_INTERVAL,
+      minFreeBytes: e.DISK_MIN_FREE_BYTES,
+      minFreePercent: e.DISK_MIN_FREE_PERCENT,
+      lowFreePercent: e.DISK_LOW_FREE_PERCENT,
+    },
     sql: {
       maxExecutionMs: e.SQL_MAX_EXECUTION_TIME,
       maxResultRows: e.SQL_MAX_RESULT_ROWS,

@@ -14,6 +14,7 @@ import { KeyIndex } from './ingest/dedupe/key-index.js';
 import { createLogger, type Logger } from './log.js';
 import { migrationsCheck, registerReadinessMetrics, storageCheck, workersCheck } from './ops/health.js';
 import { createMetrics } from './ops/metrics.js';
+import { DiskMonitor, diskSources } from './ops/disk.js';
 import { PeriodicJob } from './ops/schedule.js';
 import { BackupJobs } from './lifecycle/backup-jobs.js';
 import { assertNoRestoreInProgress } from './lifecycle/restore.js';
@@ -85,6 +86,10 @@ export async function startService(
       if (stripe.mode === 'sandbox') await seedDemo(stripe.client, mappings, log);
     }
     const metrics = createMetrics();
+    // Sampled before the first request, so a full volume refuses ingest from the start.
+    const disk = new DiskMonitor(diskSources(config, storage.jobs), config.disk, metrics, log.child({ component: 'disk' }));
+    await disk.start();
+    closers.push(async () => disk.stop());
 
     const ledger = new PushLedger(storage.jobs);
     // One limiter for every Stripe call of the process: pushes and reconciliation reads share the account's rate.
@@ -207,6 +212,7 @@ export async function startService(
         secrets: [admin.key, config.stripe.secretKey ?? ''],
       }),
       writer,
+      disk,
       replay,
       backups,
       adjustments,
@@ -219,6 +225,7 @@ export async function startService(
           { name: 'reconciliation', intervalMs: config.recon.intervalMs },
         ]),
         stripeCheck(stripe, options.workers ? engine : undefined, storage.api, config.push.lagThresholdMs),
+        disk.check(),
       ],
     };
     registerReadinessMetrics(metrics.registry, deps.checks);

@@ -6,6 +6,7 @@ import type { IngestWriter } from '../ingest/writer.js';
 import type { BackupJobs } from '../lifecycle/backup-jobs.js';
 import type { Logger } from '../log.js';
 import type { Check } from '../ops/health.js';
+import type { DiskMonitor } from '../ops/disk.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Storage } from '../storage/client.js';
 import type { Aggregation } from '../meters/definitions.js';
@@ -31,6 +32,8 @@ export type Deps = {
   /** Analysts' SQL (`POST /v1/sql`), on the read-only analyst connection. */
   analyst: AnalystSql;
   writer: IngestWriter;
+  /** Free space on the data volume: ingest and replay apply are refused (507) below its floor. */
+  disk: DiskMonitor;
   checks: Check[];
   mappings: MappingStore;
   meters: MeterStore;

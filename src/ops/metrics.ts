@@ -61,6 +61,33 @@ export function createMetrics() {
       help: 'Estimated bytes (INSERT text) of ingest rows queued or being committed; bounded by INGEST_QUEUE_MAX_BYTES',
       registers: [registry],
     }),
+    ingestRefused: new Counter({
+      name: 'ingest_refused_total',
+      help: 'Ingest requests refused whole before anything of them was stored, by reason: disk (507 insufficient_storage, free space below the floor)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    volumeFreeBytes: new Gauge({
+      name: 'storage_volume_free_bytes',
+      help: "Free bytes on the data volume (embedded: the data directory's file system; server: the fullest ClickHouse disk of the database), sampled every DISK_CHECK_INTERVAL",
+      registers: [registry],
+    }),
+    volumeSizeBytes: new Gauge({
+      name: 'storage_volume_size_bytes',
+      help: 'Size in bytes of the data volume storage_volume_free_bytes describes',
+      registers: [registry],
+    }),
+    volumeMinFreeBytes: new Gauge({
+      name: 'storage_volume_min_free_bytes',
+      help: 'Free bytes below which ingest and replay apply are refused with 507: DISK_MIN_FREE_PERCENT of the volume, at most DISK_MIN_FREE_BYTES',
+      registers: [registry],
+    }),
+    tableBytes: new Gauge({
+      name: 'storage_table_bytes',
+      help: "Bytes on disk of each table's active parts (system.parts), sampled every DISK_CHECK_INTERVAL",
+      labelNames: ['table'] as const,
+      registers: [registry],
+    }),
     reaggregations: new Counter({
       name: 'reaggregations_total',
       help: 'Counter re-aggregations by reason: late_event (an event before its watermark, inside the lateness window), replay',
@@ -166,6 +193,7 @@ export function createMetrics() {
   };
   // Series that alerts watch with increase() exist from the start, at 0, so their first increment is seen.
   for (const result of ['success', 'error'] as const) metrics.reconRuns.inc({ result }, 0);
+  metrics.ingestRefused.inc({ reason: 'disk' }, 0);
   for (const reason of ['rows', 'bytes'] as const) {
     metrics.ingestBackpressureRejections.inc({ reason }, 0);
     metrics.ingestBackpressureRejectedEvents.inc({ reason }, 0);

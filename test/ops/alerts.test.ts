@@ -57,6 +57,9 @@ describe('alert rules (ops/prometheus/alerts.yml)', () => {
       'push_items{status="unpushable"}',
       'increase(late_events_beyond_window_total[1h])',
       'readiness_status',
+      'storage_volume_free_bytes / storage_volume_size_bytes < 0.15',
+      'predict_linear(storage_volume_free_bytes[6h], 86400) < 0',
+      'storage_volume_free_bytes < storage_volume_min_free_bytes',
     ]) {
       expect(exprs, needle).toContain(needle);
     }

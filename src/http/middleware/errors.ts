@@ -2,6 +2,7 @@ import type { Middleware } from 'koa';
 import type { State } from '../context.js';
 import { HttpError } from '../errors.js';
 import { IngestDataError, IngestOverloadedError } from '../../ingest/writer.js';
+import { InsufficientStorageError, insufficientStorageRetryAfterSeconds } from '../../ops/disk.js';
 import { StorageUnavailableError } from '../../storage/errors.js';
 import { UnknownTenantError } from '../../tenants/store.js';
 
@@ -26,6 +27,7 @@ export function errors(): Middleware<State> {
       else if (err instanceof UnknownTenantError) e = new HttpError(404, 'unknown_tenant', err.message);
       else if (err instanceof IngestOverloadedError) e = new HttpError(429, 'ingest_overloaded', err.message);
       else if (err instanceof IngestDataError) e = new HttpError(422, 'data_refused', err.message);
+      else if (err instanceof InsufficientStorageError) e = new HttpError(507, 'insufficient_storage', err.message);
       else if (isClientHttpError(err)) e = new HttpError(err.status, err.expose ? 'bad_request' : 'error', err.message);
       else {
         ctx.state.log?.error({ err }, 'unhandled error');
@@ -35,6 +37,7 @@ export function errors(): Middleware<State> {
       ctx.body = { error: { code: e.code, message: e.message, ...(e.issues ? { issues: e.issues } : {}) }, requestId: ctx.state.requestId };
       // By then a group commit or two has usually drained the queue or storage came back.
       if (e.status === 503 || e.code === 'ingest_overloaded') ctx.set('Retry-After', '1');
+      else if (e.code === 'insufficient_storage') ctx.set('Retry-After', String(insufficientStorageRetryAfterSeconds));
     }
   };
 }

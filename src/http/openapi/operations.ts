@@ -108,9 +108,10 @@ export const operations: Operation[] = [
     },
     description:
       'Up to 10,000 events and 5 MB per request (counted after inflating a gzip or deflate Content-Encoding); also as CloudEvents. Each event is checked on its own: bad ones are rejected by index with a reason, the rest are stored. ' +
-      'An event sent again with the same idempotencyKey (or, without one, the same content) is a duplicate and counts once.',
+      'An event sent again with the same idempotencyKey (or, without one, the same content) is a duplicate and counts once. ' +
+      'While free space on the data volume is below the floor the service keeps, the whole request is refused with 507 before anything is stored: retry after Retry-After with the same keys.',
     responses: { 200: { description: 'per-event results', schema: events.ingestResponseSchema } },
-    errors: { ...tenantErrors, 422: ['data_refused'], 429: ['ingest_overloaded'] },
+    errors: { ...tenantErrors, 422: ['data_refused'], 429: ['ingest_overloaded'], 507: ['insufficient_storage'] },
   },
   {
     method: 'get', path: '/v1/events', tag: 'events', summary: 'List stored events (debugging)', access: 'read', query: events.eventsQuerySchema,
@@ -254,13 +255,15 @@ export const operations: Operation[] = [
   },
   {
     method: 'post', path: '/v1/replay', tag: 'replay', summary: 'Recompute counters of a window from stored events', access: 'read', body: replay.replaySchema,
-    description: '`dry-run` (scope read) reports what would change; `apply` (scope admin) writes it. A long apply answers 202 with the run to poll.',
+    description:
+      '`dry-run` (scope read) reports what would change; `apply` (scope admin) writes it. A long apply answers 202 with the run to poll. ' +
+      'An apply is refused with 507 while free space on the data volume is below the floor the service keeps.',
     responses: {
       200: { description: 'finished', schema: replay.startedReplaySchema },
       202: { description: 'started; poll statusUrl', schema: replay.startedReplaySchema },
       500: { description: 'the run failed (or an internal error)', schema: replay.startedReplaySchema, errorToo: true },
     },
-    errors: { ...tenantErrors, 400: ['invalid_request', 'unknown_metric'], 409: ['replay_running'] },
+    errors: { ...tenantErrors, 400: ['invalid_request', 'unknown_metric'], 409: ['replay_running'], 507: ['insufficient_storage'] },
   },
   {
     method: 'get', path: '/v1/replay', tag: 'replay', summary: 'List replay runs', access: 'read', query: replay.listReplaysQuerySchema,

@@ -21,6 +21,14 @@ const operationId = (op: Operation) =>
 
 const errorRef = { $ref: '#/components/schemas/Error' };
 
+/** Error statuses that tell the client when to try again. */
+const retryAfterHeaders: Record<number, JsonSchema> = Object.fromEntries(
+  [429, 503, 507].map((status) => [
+    status,
+    { 'Retry-After': { description: 'Seconds to wait before sending the same request again', schema: { type: 'integer', minimum: 1 } } },
+  ]),
+);
+
 /** Errors every operation of its kind can answer, whatever its handler does. */
 function sharedErrors(op: Operation): Record<number, string[]> {
   if (op.access === 'public') return {};
@@ -88,7 +96,12 @@ function responses(op: Operation) {
     if (out[status]) continue;
     // The error shape, with the codes this status can carry here: a handler answering another one fails the tests.
     const schema = { allOf: [errorRef, { properties: { error: { properties: { code: { enum: [...codes] } } } } }] };
-    out[status] = { description: `Error codes: ${[...codes].map((c) => `\`${c}\``).join(', ')}`, content: { 'application/json': { schema } } };
+    const headers = retryAfterHeaders[Number(status)];
+    out[status] = {
+      description: `Error codes: ${[...codes].map((c) => `\`${c}\``).join(', ')}`,
+      ...(headers ? { headers } : {}),
+      content: { 'application/json': { schema } },
+    };
   }
   out.default = { description: 'Any other error (e.g. `internal_error`), in the same shape', content: { 'application/json': { schema: errorRef } } };
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));

@@ -6,6 +6,7 @@ import { prepareEvent, rejected, type EventError, type EventRow, type PrepareRes
 import { cloudEventField, cloudEventMediaType, cloudEventsBatchMediaType, fromCloudEvent } from '../../../ingest/cloudevents.js';
 import type { Lateness } from '../../../ingest/writer.js';
 import type { Principal } from '../../../auth/keys.js';
+import { InsufficientStorageError } from '../../../ops/disk.js';
 import { cloudEventsBatchSchema, ingestBodySchema } from './schema.js';
 
 type Result = {
@@ -40,6 +41,13 @@ export function ingestEvents(deps: Deps) {
     for (const t of tenantIds) if (!(await deps.tenants.get(t))) unknown.push(t);
     if (unknown.length > 0) {
       throw new HttpError(404, 'unknown_tenant', `unknown tenant: ${unknown.join(', ')}; create it with POST /v1/admin/tenants`);
+    }
+
+    // Refused whole before any work on the events: nothing of the request is stored, and a retry costs little.
+    const full = deps.disk.refusal();
+    if (full) {
+      deps.metrics.ingestRefused.inc({ reason: 'disk' });
+      throw new InsufficientStorageError(`${full}; nothing from this request was stored: retry after Retry-After with the same idempotency keys`);
     }
 
     for (const t of tenantIds) await deps.meters.load(t);

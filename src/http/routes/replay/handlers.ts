@@ -37,6 +37,8 @@ export function startReplay(deps: Deps) {
         { path: 'metrics', message: `unknown: ${unknown.join(', ')}` },
       ]);
     }
+    // An apply writes corrections to several tables: it does not start on a volume short of space.
+    if (body.mode === 'apply') deps.disk.assertRoom('the replay was not started: free space, then apply again');
     let started;
     try {
       started = await deps.replay.start(body, window, principalOf(ctx).keyId);
