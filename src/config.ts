@@ -55,6 +55,16 @@ const envSchema = z.object({
   /** Where `stripemeter backup` may write (embedded mode): backups go in this directory or below, nowhere else. */
   BACKUP_ROOT: z.string().min(1).default('./backups'),
   EVENT_RETENTION: duration('P90D'),
+  // Unset: P400D, or EVENT_RETENTION when that is longer (checked against it below, once both are read).
+  RAW_EVENT_RETENTION: optionalString.pipe(
+    z
+      .string()
+      .refine((v) => v === 'off' || parseDuration(v) !== null, { message: 'must be an ISO 8601 duration such as P400D, or off' })
+      .optional(),
+  ),
+  RETENTION_INTERVAL: duration('PT1H').refine((ms) => cronFor(ms) !== null, {
+    message: 'must divide a minute, an hour or a day evenly (PT15M, PT1H, PT6H, P1D...)',
+  }),
   LATENESS_WINDOW: duration('PT48H'),
   REPLAY_MAX_WINDOW: duration('P92D'),
   REPLAY_SYNC_MAX: duration('P7D'),
@@ -139,6 +149,11 @@ export type Config = {
       };
   cluster: string | undefined;
   eventRetentionMs: number;
+  /**
+   * Raw events (and their replayed_events rows) older than `rawEventsMs` are dropped every `intervalMs`; null: kept
+   * forever. `rawEvents` is the setting as it reads (`P400D`, `off`), for messages.
+   */
+  retention: { rawEvents: string; rawEventsMs: number | null; intervalMs: number };
   latenessWindowMs: number;
   /** Bounds of one GET /v1/usage/query: rows answered and windows asked for (beyond them, a 400). */
   usageQuery: { maxRows: number; maxWindows: number };
@@ -175,6 +190,25 @@ export type Config = {
 
 export class ConfigError extends Error {}
 
+const defaultRawEventRetentionMs = 400 * 86_400_000;
+
+/**
+ * RAW_EVENT_RETENTION in ms (null: off). It may not be shorter than EVENT_RETENTION: ingest would accept events
+ * the retention job drops at its next run, in windows replay already refuses.
+ */
+function rawEventRetention(value: string | undefined, eventRetentionMs: number, eventRetentionText: string): number | null {
+  if (value === 'off') return null;
+  if (value === undefined) return Math.max(defaultRawEventRetentionMs, eventRetentionMs);
+  const ms = parseDuration(value)!;
+  if (ms < eventRetentionMs) {
+    throw new ConfigError(
+      `invalid configuration:\n  RAW_EVENT_RETENTION: ${value} is shorter than EVENT_RETENTION (${eventRetentionText}): ` +
+        'raw events must be kept at least as long as ingest accepts them; lengthen RAW_EVENT_RETENTION or shorten EVENT_RETENTION',
+    );
+  }
+  return ms;
+}
+
 /** Reads and validates the environment; a bad value fails with a message naming the variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
@@ -186,6 +220,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.DISK_LOW_FREE_PERCENT < e.DISK_MIN_FREE_PERCENT) {
     throw new ConfigError('invalid configuration:\n  DISK_LOW_FREE_PERCENT: must be at least DISK_MIN_FREE_PERCENT (readiness degrades before ingest is refused)');
   }
+  const eventRetention = env.EVENT_RETENTION || 'P90D';
+  const rawEventsMs = rawEventRetention(e.RAW_EVENT_RETENTION, e.EVENT_RETENTION, eventRetention);
   const dataDir = path.resolve(e.STRIPEMETER_DATA_DIR);
   return {
     port: e.PORT,
@@ -209,6 +245,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : { mode: 'embedded', path: path.join(dataDir, 'clickhouse') },
     cluster: e.CLICKHOUSE_CLUSTER,
     eventRetentionMs: e.EVENT_RETENTION,
+    retention: {
+      rawEvents: e.RAW_EVENT_RETENTION ?? (rawEventsMs === e.EVENT_RETENTION ? eventRetention : 'P400D'),
+      rawEventsMs,
+      intervalMs: e.RETENTION_INTERVAL,
+    },
     latenessWindowMs: e.LATENESS_WINDOW,
     usageQuery: { maxRows: e.USAGE_QUERY_MAX_ROWS, maxWindows: e.USAGE_QUERY_MAX_WINDOWS },
     ingestMaxBatchRows: e.INGEST_MAX_BATCH_ROWS,

@@ -31,6 +31,7 @@ import { PushEngine, type CycleResult } from './stripe/push.js';
 import { openStripe } from './stripe/runtime.js';
 import { AdjustmentStore } from './adjustments/store.js';
 import { ReplayRunner } from './replay/replay.js';
+import { Retention, type RetentionRun } from './lifecycle/retention.js';
 import { Reconciler, type ReconRun } from './reconcile/reconcile.js';
 import type { TenantContextOf } from './tenants/context.js';
 import { TenantStore } from './tenants/store.js';
@@ -151,9 +152,23 @@ export async function startService(
       for (const t of timers) t.unref();
       closers.push(async () => timers.forEach(clearInterval));
     }
+    const retention = new Retention(
+      { jobs: storage.jobs, api: storage.api },
+      { rawEventsMs: config.retention.rawEventsMs, rawEvents: config.retention.rawEvents, target: { cluster: config.cluster } },
+      metrics,
+      log.child({ component: 'retention' }),
+    );
+    const retentionJob = new PeriodicJob<RetentionRun>(
+      'retention',
+      config.retention.intervalMs,
+      () => retention.run(),
+      log,
+      options.workers ? heartbeat('retention') : undefined,
+    );
     const replay = new ReplayRunner(storage.replay, storage.api, writer, metrics, log.child({ component: 'replay' }), {
       chunkMs: config.replay.chunkMs,
       hasMeters: (tenantId, metrics) => meters.hasAny(tenantId, metrics),
+      retained: (startMs) => retention.check(startMs, 'the window (widened to whole hours)'),
     });
     const interrupted = await replay.markInterrupted();
     if (interrupted) log.warn({ interrupted }, 'replays left running by a stopped process were marked interrupted');
@@ -204,6 +219,7 @@ export async function startService(
       meters,
       stripe,
       push: { engine, job: pushJob, workersHere: options.workers },
+      retention: { policy: retention, job: retentionJob },
       keys: new ApiKeyStore(storage.api, admin.key, config.apiKeyCacheTtlMs),
       analyst: new AnalystSql({
         client: storage.analyst,
@@ -223,6 +239,7 @@ export async function startService(
         workersCheck(storage.api, [
           { name: 'push', intervalMs: config.push.intervalMs },
           { name: 'reconciliation', intervalMs: config.recon.intervalMs },
+          ...(retention.enabled ? [{ name: 'retention', intervalMs: config.retention.intervalMs }] : []),
         ]),
         stripeCheck(stripe, options.workers ? engine : undefined, storage.api, config.push.lagThresholdMs),
         disk.check(),
@@ -240,6 +257,7 @@ export async function startService(
     if (options.workers) {
       pushJob.start();
       reconJob.start();
+      if (retention.enabled) retentionJob.start();
     }
     log.info({ url, storage: storage.mode, stripe: stripe.mode, workers: options.workers, metricsToken: config.metricsToken !== undefined }, 'stripemeter listening');
     if (config.metricsToken === undefined) log.warn('METRICS_TOKEN is unset: /metrics, whose labels name tenants and customers, answers anyone who reaches the port');
@@ -262,7 +280,7 @@ export async function startService(
           await backups?.settle();
           await deps.writer.close();
           await deps.replay.flush();
-          const jobs = Promise.all([pushJob.stop(), reconJob.stop()]);
+          const jobs = Promise.all([pushJob.stop(), reconJob.stop(), retentionJob.stop()]);
           if (!(await settlesWithin(jobs, left() - 1000))) {
             log.warn('background jobs still waiting on Stripe at shutdown: their push intents stay pending for the next start');
           }

@@ -10,7 +10,7 @@ import { jsonBody } from './middleware/json-body.js';
 import { httpMetrics } from './middleware/metrics.js';
 import { requireMetricsToken } from './middleware/metrics-token.js';
 import { requestId } from './middleware/request-id.js';
-import { createApiKey, createTenant, listApiKeys, listTenants, revokeApiKey, updateTenant } from './routes/admin/handlers.js';
+import { createApiKey, createTenant, listApiKeys, listTenants, revokeApiKey, runRetention, updateTenant } from './routes/admin/handlers.js';
 import { ingestEvents } from './routes/events/ingest.js';
 import { listEvents } from './routes/events/list.js';
 import { maxBodyBytes } from './routes/events/schema.js';
@@ -60,6 +60,7 @@ export function createApp(deps: Deps): Koa<State> {
   api.get('/v1/admin/api-keys', listApiKeys(deps));
   api.post('/v1/admin/api-keys/:id/revoke', revokeApiKey(deps));
   api.delete('/v1/admin/api-keys/:id', revokeApiKey(deps));
+  api.post('/v1/admin/retention/run', runRetention(deps));
   api.post('/v1/mappings', createMapping(deps));
   api.get('/v1/mappings', listMappings(deps));
   api.get('/v1/mappings/:tenantId/:metric', getMapping(deps));

@@ -16,6 +16,7 @@ import type { CycleResult, PushEngine } from '../stripe/push.js';
 import type { StripeRuntime } from '../stripe/runtime.js';
 import type { PeriodicJob } from '../ops/schedule.js';
 import type { ReplayRunner } from '../replay/replay.js';
+import type { Retention, RetentionRun } from '../lifecycle/retention.js';
 import type { Reconciler, ReconRun } from '../reconcile/reconcile.js';
 import type { TenantStore } from '../tenants/store.js';
 
@@ -45,4 +46,6 @@ export type Deps = {
   push: { engine: PushEngine; job: PeriodicJob<CycleResult[]>; workersHere: boolean };
   /** Backups through the service: embedded mode only (a server backs itself up with BACKUP). */
   backups?: BackupJobs;
+  /** RAW_EVENT_RETENTION: the horizon replay checks, and the job (run by the workers). */
+  retention: { policy: Retention; job: PeriodicJob<RetentionRun> };
 };

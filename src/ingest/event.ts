@@ -58,7 +58,11 @@ export type EventRow = {
 
 export type EventError = { code: 'invalid_event' | 'timestamp_out_of_range'; message: string; field?: string };
 
-export type PrepareResult = { ok: true; row: EventRow } | { ok: false; idempotencyKey?: string; error: EventError };
+/**
+ * `expired`: the event as it would have been stored, when it was refused only for being older than EVENT_RETENTION
+ * (ingest answers `duplicate` when that very event is stored: a retry of an old key is never counted again).
+ */
+export type PrepareResult = { ok: true; row: EventRow } | { ok: false; idempotencyKey?: string; error: EventError; expired?: EventRow };
 
 export type PrepareContext = {
   nowMs: number;
@@ -132,7 +136,7 @@ function malformedUnicode(e: Event): EventError | undefined {
 }
 
 /** A refusal of the event, with its idempotency key when it sent one as a string (for the client to match). */
-export function rejected(input: unknown, error: EventError): PrepareResult {
+export function rejected(input: unknown, error: EventError): Extract<PrepareResult, { ok: false }> {
   const key = (input as { idempotencyKey?: unknown } | null)?.idempotencyKey;
   return typeof key === 'string' ? { ok: false, idempotencyKey: key.slice(0, 255), error } : { ok: false, error };
 }
@@ -165,9 +169,10 @@ export function prepareEvent(input: unknown, ctx: PrepareContext): PrepareResult
   if (tsMs > ctx.nowMs + maxFutureMs) {
     return rejected(input, { code: 'timestamp_out_of_range', message: 'ts is more than 5 minutes in the future', field: 'ts' });
   }
-  if (tsMs < ctx.nowMs - ctx.retentionMs) {
-    return rejected(input, { code: 'timestamp_out_of_range', message: 'ts is older than the event retention (EVENT_RETENTION)', field: 'ts' });
-  }
+  const tooOld: EventError | undefined =
+    tsMs < ctx.nowMs - ctx.retentionMs
+      ? { code: 'timestamp_out_of_range', message: 'ts is older than the event retention (EVENT_RETENTION)', field: 'ts' }
+      : undefined;
   const content = {
     tenantId: e.tenantId,
     metric: e.metric,
@@ -182,7 +187,7 @@ export function prepareEvent(input: unknown, ctx: PrepareContext): PrepareResult
   const own = (key: string) => (Object.hasOwn(content.meta, key) ? content.meta[key]! : undefined);
   const uniqueValue = meter?.aggregation === 'unique_count' ? own(meter.uniqueBy) : undefined;
   if (meter?.aggregation === 'unique_count' && !uniqueValue) {
-    return rejected(input, {
+    return rejected(input, tooOld ?? {
       code: 'invalid_event',
       message: `metric ${content.metric} counts distinct values of meta.${meter.uniqueBy} (a unique_count meter): the event needs it, non-empty`,
       field: `meta.${meter.uniqueBy}`,
@@ -198,22 +203,20 @@ export function prepareEvent(input: unknown, ctx: PrepareContext): PrepareResult
         day: toClickHouseTime(dayStartOf(tsMs, ctx.timeZoneOf(content.tenantId))).slice(0, 19),
       }
     : {};
-  return {
-    ok: true,
-    row: {
-      tenant_id: content.tenantId,
-      idempotency_key: e.idempotencyKey ?? derivedKey,
-      metric: content.metric,
-      customer_ref: content.customerRef,
-      resource_id: content.resourceId,
-      quantity: content.quantity,
-      ts: toClickHouseTime(tsMs),
-      period: periodOf(tsMs, ctx.timeZoneOf(content.tenantId)),
-      meta: content.meta,
-      source: content.source,
-      payload_hash: payloadHash,
-      beyond_window: 0,
-      ...meterColumns,
-    },
+  const row: EventRow = {
+    tenant_id: content.tenantId,
+    idempotency_key: e.idempotencyKey ?? derivedKey,
+    metric: content.metric,
+    customer_ref: content.customerRef,
+    resource_id: content.resourceId,
+    quantity: content.quantity,
+    ts: toClickHouseTime(tsMs),
+    period: periodOf(tsMs, ctx.timeZoneOf(content.tenantId)),
+    meta: content.meta,
+    source: content.source,
+    payload_hash: payloadHash,
+    beyond_window: 0,
+    ...meterColumns,
   };
+  return tooOld ? { ...rejected(input, tooOld), expired: row } : { ok: true, row };
 }

@@ -4,7 +4,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
 import { withRetries, type RetryPolicy } from '../ops/retry.js';
-import { StorageUnavailableError } from '../storage/errors.js';
+import { StorageUnavailableError, storageError } from '../storage/errors.js';
 import { loadSql } from '../storage/sql.js';
 import type { EventRow } from './event.js';
 import type { KeyIndex } from './dedupe/key-index.js';
@@ -227,6 +227,22 @@ export class IngestWriter {
   /** Whether rows of a tenant's metric wait in the queue (not yet taken into a group). */
   queued(tenantId: string, metric: string): boolean {
     return this.queue.some((w) => w.tenants.has(tenantId) && w.rows.some((r) => r.tenant_id === tenantId && r.metric === metric));
+  }
+
+  /**
+   * Whether each row's key is stored with the row's payload fingerprint, asked as dedupe asks (recent keys, key
+   * filter, event_keys) but read-only, and of committed keys only: never of rows queued or inserting, so no request's
+   * answer depends on what another is sending.
+   */
+  async known(rows: EventRow[]): Promise<boolean[]> {
+    if (rows.length === 0) return [];
+    let stored: Map<string, string>;
+    try {
+      stored = await this.lookup(rows);
+    } catch (err) {
+      throw storageError(err);
+    }
+    return rows.map((r) => stored.get(keyOf(r)) === r.payload_hash);
   }
 
   /** Resolves when every group taken so far has committed (or failed). */

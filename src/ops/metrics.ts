@@ -190,6 +190,28 @@ export function createMetrics() {
       help: 'Memory of the in-memory key filters, in bytes',
       registers: [registry],
     }),
+    retentionRows: new Counter({
+      name: 'retention_rows_dropped_total',
+      help: 'Raw rows the retention job removed, by table (events, replayed_events) and how: partition (a whole month dropped) or delete (rows of the month the cutoff falls in)',
+      labelNames: ['table', 'how'] as const,
+      registers: [registry],
+    }),
+    retentionPartitions: new Counter({
+      name: 'retention_partitions_dropped_total',
+      help: 'Monthly partitions the retention job dropped, by table',
+      labelNames: ['table'] as const,
+      registers: [registry],
+    }),
+    retentionLastRun: new Gauge({
+      name: 'retention_last_run_timestamp_seconds',
+      help: 'When the retention job last finished a run (Unix time)',
+      registers: [registry],
+    }),
+    retentionHorizon: new Gauge({
+      name: 'retention_horizon_timestamp_seconds',
+      help: 'The recorded retention cutoff (Unix time): raw events before it may be gone, and replay refuses windows starting before it',
+      registers: [registry],
+    }),
   };
   // Series that alerts watch with increase() exist from the start, at 0, so their first increment is seen.
   for (const result of ['success', 'error'] as const) metrics.reconRuns.inc({ result }, 0);

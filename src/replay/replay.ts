@@ -22,6 +22,7 @@ import {
 import type { Before } from '../storage/queries/define.js';
 import { nextVersion } from '../storage/version.js';
 import { chunks, type ReplayWindow } from './window.js';
+import { BeforeRetentionError } from '../lifecycle/retention.js';
 import { meterReplayItems as readMeterReplayItems, writeMeterCorrections, type MeterReplayItem } from '../storage/queries/meters.js';
 
 export type ReplayMode = 'dry-run' | 'apply';
@@ -126,6 +127,8 @@ export class ReplayConflictError extends Error {
 export type ReplayOptions = { chunkMs: number
   /** Whether any of the metrics (all: []) has a meter definition; without one a window has no meter states to replay. */
   hasMeters?: (tenantId: string, metrics: string[]) => Promise<boolean>;
+  /** Throws BeforeRetentionError when raw events from `startMs` on may be gone (Retention.check). */
+  retained?: (startMs: number) => Promise<void>;
 };
 
 /** A scaled decimal's whole units, rounded down as Stripe is sent them (for items found in several chunks). */
@@ -209,11 +212,17 @@ export class ReplayRunner {
         if (metered) await writeMeterCorrections(this.client, params);
       };
       let correctionsWritten = 0;
+      const retained = () => this.opts.retained?.(window.startMs);
       if (req.mode === 'dry-run') {
         const params = windowOf(run.id, req, window.startMs, window.endMs);
         diffed.push(...(await this.withCells(params, async (items) => items)));
         meterItems.push(...(await meterReplayItems(params)));
+        // After the reads: a retention run that dropped rows under them had recorded its cutoff first.
+        await retained();
       } else {
+        // On record as running first: a retention run that records its cutoff later sees this apply and holds back.
+        await recorded;
+        await retained();
         const parts = chunks(window.startMs, window.endMs, this.opts.chunkMs);
         for (const [i, [start, end]] of parts.entries()) {
           const params = windowOf(run.id, req, start, end);
@@ -247,9 +256,14 @@ export class ReplayRunner {
       run.status = 'succeeded';
       run.progress = 1;
     } catch (err) {
-      this.log.error({ err, replayId: run.id }, 'replay failed');
       run.status = 'failed';
-      run.error = `${(err as Error).message.split('\n')[0]}; nothing is lost: re-run the replay (it is idempotent)`;
+      if (err instanceof BeforeRetentionError) {
+        this.log.warn({ replayId: run.id }, err.message);
+        run.error = err.message;
+      } else {
+        this.log.error({ err, replayId: run.id }, 'replay failed');
+        run.error = `${(err as Error).message.split('\n')[0]}; nothing is lost: re-run the replay (it is idempotent)`;
+      }
     }
     run.finishedAt = new Date().toISOString();
     // The outcome is answered now and written behind: the work is done (an apply's corrections are durable), and

@@ -80,6 +80,7 @@ const matrix: Record<string, Attempt[] | 'public'> = {
   'GET /v1/admin/api-keys': [{ key: 'admin', path: '?tenantId=tenant_b' }],
   'POST /v1/admin/api-keys/:id/revoke': [{ key: 'admin', path: () => `${b.keyId}/revoke` }],
   'DELETE /v1/admin/api-keys/:id': [{ key: 'admin', path: () => b.keyId }],
+  'POST /v1/admin/retention/run': [{ key: 'admin', path: '' }],
   'POST /v1/mappings': [{ key: 'admin', path: '', body: { tenantId: 'tenant_b', metric: 'other', meterId: () => b.meterId } }],
   'GET /v1/mappings': [{ key: 'read', path: '?tenantId=tenant_b' }],
   'GET /v1/mappings/:tenantId/:metric': [{ key: 'read', path: 'tenant_b/calls' }],

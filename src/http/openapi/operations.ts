@@ -132,7 +132,7 @@ export const operations: Operation[] = [
     method: 'get', path: '/v1/usage/query', tag: 'usage', summary: 'Usage per window, grouped by customer and dimensions', access: 'read', query: usage.groupedQuerySchema,
     description: 'Also takes `filter.<dimension>=<value>` parameters (one value each, at most 1024 characters) for the dimensions of the metric\'s meter.',
     responses: { 200: { description: 'one row per window and group', schema: usage.groupedUsageSchema } },
-    errors: { ...tenantErrors, 400: ['invalid_request', 'unknown_dimension', 'window_misaligned', 'too_many_windows', 'too_many_rows'] },
+    errors: { ...tenantErrors, 400: ['invalid_request', 'unknown_dimension', 'window_misaligned', 'too_many_windows', 'too_many_rows', 'window_before_retention'] },
   },
 
   // Tenants and keys.
@@ -178,6 +178,14 @@ export const operations: Operation[] = [
     method: 'delete', path: '/v1/admin/api-keys/:id', tag: 'admin', summary: 'Revoke an API key', access: 'admin', params: admin.keyPathSchema,
     responses: { 200: { description: 'the revoked key', schema: admin.apiKeySchema } },
     errors: { 404: ['not_found'] },
+  },
+  {
+    method: 'post', path: '/v1/admin/retention/run', tag: 'admin', summary: 'Drop raw events older than RAW_EVENT_RETENTION now', access: 'root',
+    description:
+      'Runs the retention job now (it also runs every RETENTION_INTERVAL in the workers process): records the new cutoff, drops whole months of raw events before it and deletes the rest of the month it falls in. ' +
+      'Counters, meter states, the dedupe keys, adjustments, push and reconciliation history are kept. A second run finds nothing more to drop.',
+    responses: { 200: { description: 'what the run did', schema: admin.retentionRunSchema } },
+    errors: { 409: ['retention_off', 'workers_elsewhere'] },
   },
 
   // Stripe bindings and meters.
@@ -257,13 +265,14 @@ export const operations: Operation[] = [
     method: 'post', path: '/v1/replay', tag: 'replay', summary: 'Recompute counters of a window from stored events', access: 'read', body: replay.replaySchema,
     description:
       '`dry-run` (scope read) reports what would change; `apply` (scope admin) writes it. A long apply answers 202 with the run to poll. ' +
-      'An apply is refused with 507 while free space on the data volume is below the floor the service keeps.',
+      'An apply is refused with 507 while free space on the data volume is below the floor the service keeps. ' +
+      'A window starting before the oldest raw events still held (RAW_EVENT_RETENTION) is refused with 400 `window_before_retention`.',
     responses: {
       200: { description: 'finished', schema: replay.startedReplaySchema },
       202: { description: 'started; poll statusUrl', schema: replay.startedReplaySchema },
       500: { description: 'the run failed (or an internal error)', schema: replay.startedReplaySchema, errorToo: true },
     },
-    errors: { ...tenantErrors, 400: ['invalid_request', 'unknown_metric'], 409: ['replay_running'], 507: ['insufficient_storage'] },
+    errors: { ...tenantErrors, 400: ['invalid_request', 'unknown_metric', 'window_before_retention'], 409: ['replay_running'], 507: ['insufficient_storage'] },
   },
   {
     method: 'get', path: '/v1/replay', tag: 'replay', summary: 'List replay runs', access: 'read', query: replay.listReplaysQuerySchema,

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { z } from 'zod';
 import { storageError } from '../errors.js';
+import { renderStatement, type RenderTarget } from '../render.js';
 import { loadSql } from '../sql.js';
 
 /**
@@ -18,7 +19,8 @@ type Params = z.ZodType<Record<string, unknown>>;
 export type Before = { second: number; id: string };
 
 export type Query<In, Out> = ((client: ClickHouseClient, params: In) => Promise<Out[]>) & { sql: string };
-export type Command<In> = ((client: ClickHouseClient, params: In) => Promise<void>) & { sql: string };
+/** `target`: for statements on a cluster's per-shard tables (`{{on_cluster}}`, as migrations render them). */
+export type Command<In> = ((client: ClickHouseClient, params: In, target?: RenderTarget) => Promise<void>) & { sql: string };
 export type Insert<In> = ((client: ClickHouseClient, rows: In[], settings?: InsertSettings) => Promise<void>) & { table: string };
 
 export const snakeToCamel = (name: string) => name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
@@ -67,10 +69,10 @@ export function defineQuery<P extends Params, R extends z.ZodType, T = z.output<
 
 /** A statement without rows (INSERT ... SELECT, ALTER ... DELETE). */
 export function defineCommand<P extends Params>(spec: { sql: string; params: P }): Command<z.input<P>> {
-  const run = async (client: ClickHouseClient, input: z.input<P>): Promise<void> => {
+  const run = async (client: ClickHouseClient, input: z.input<P>, target?: RenderTarget): Promise<void> => {
     const query_params = spec.params.parse(input);
     try {
-      await client.command({ query: loadSql(spec.sql), query_params });
+      await client.command({ query: target ? renderStatement(loadSql(spec.sql), target)! : loadSql(spec.sql), query_params });
     } catch (err) {
       throw storageError(err);
     }

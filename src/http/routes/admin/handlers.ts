@@ -123,3 +123,20 @@ export function revokeApiKey(deps: Deps) {
     ctx.body = publicKey((await deps.keys.find(record.id))!);
   };
 }
+
+/**
+ * POST /v1/admin/retention/run: the raw-event retention job now (after a run in progress, if any): what it dropped.
+ * In the process that runs the workers, like the scheduled runs.
+ */
+export function runRetention(deps: Deps) {
+  return async (ctx: Ctx) => {
+    requireRoot(ctx);
+    if (!deps.retention.policy.enabled) {
+      throw new HttpError(409, 'retention_off', 'RAW_EVENT_RETENTION is off: raw events are kept forever and nothing is dropped');
+    }
+    if (!deps.push.workersHere) {
+      throw new HttpError(409, 'workers_elsewhere', 'this process runs no workers; call the workers process or wait for the next scheduled run');
+    }
+    ctx.body = await deps.retention.job.runNow(null);
+  };
+}

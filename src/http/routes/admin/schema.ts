@@ -65,3 +65,18 @@ export const createdKeySchema = z.strictObject({
   name: z.string(),
 });
 export const apiKeyListSchema = z.strictObject({ keys: z.array(apiKeySchema), nextCursor: nextCursorSchema });
+
+export const retentionRunSchema = z.strictObject({
+  horizon: z.string().describe('the recorded cutoff: raw events before it may be gone; replay refuses windows starting before it'),
+  cutoff: z.string().describe('rows before this were removed: the horizon, or earlier while a running replay apply holds it back'),
+  heldBackBy: z.array(z.string()).describe('replay applies whose windows held the cutoff back'),
+  tables: z.array(
+    z.strictObject({
+      table: z.enum(['events', 'replayed_events']),
+      partitionsDropped: z.array(z.string()).describe('months (YYYYMM) dropped whole'),
+      rowsDropped: z.number().int().describe('rows of the dropped months'),
+      rowsDeleted: z.number().int().describe('rows deleted from the month the cutoff falls in'),
+    }),
+  ),
+  durationMs: z.number().int(),
+});

@@ -60,6 +60,8 @@ export function ingestEvents(deps: Deps) {
     const results: Result[] = new Array(events.length);
     const rows: EventRow[] = [];
     const rowIndex: number[] = [];
+    const expired: EventRow[] = [];
+    const expiredIndex: number[] = [];
     for (let index = 0; index < events.length; index++) {
       const refusal = refusals[index];
       const inexact = !refusal && ctx.state.inexactNumbers ? findInexact(events[index]) : undefined;
@@ -74,7 +76,18 @@ export function ingestEvents(deps: Deps) {
       } else {
         const error = r.error.field ? { ...r.error, field: fieldOf(index, r.error.field, r !== refusal && !inexact) } : r.error;
         results[index] = { index, idempotencyKey: r.idempotencyKey ?? null, status: 'rejected', error };
+        if (r.expired) {
+          expired.push(r.expired);
+          expiredIndex.push(index);
+        }
       }
+    }
+
+    // Refused for age alone: the very event already stored (its raw row perhaps dropped since, its key kept) is a
+    // duplicate, never counted again. Asked before the write, so a failure here stores nothing of the request.
+    const known = await deps.writer.known(expired);
+    for (let i = 0; i < known.length; i++) {
+      if (known[i]) results[expiredIndex[i]!] = { index: expiredIndex[i]!, idempotencyKey: expired[i]!.idempotency_key, status: 'duplicate' };
     }
 
     const outcomes = await deps.writer.write(rows);

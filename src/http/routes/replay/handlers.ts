@@ -4,6 +4,7 @@ import { HttpError, validationError } from '../../errors.js';
 import { newestFirst } from '../../pagination.js';
 import { authorizeTenant, listedTenant } from '../../tenant-access.js';
 import { ReplayConflictError } from '../../../replay/replay.js';
+import { BeforeRetentionError } from '../../../lifecycle/retention.js';
 import { resolveWindow } from '../../../replay/window.js';
 import { listReplaysQuerySchema, replayIdSchema, replaySchema } from './schema.js';
 
@@ -28,6 +29,15 @@ export function startReplay(deps: Deps) {
     if (window.endMs - window.startMs > deps.config.replay.maxWindowMs) {
       throw new HttpError(400, 'invalid_request', `invalid body: since: the window exceeds REPLAY_MAX_WINDOW (${deps.config.replay.maxWindowMs / 86_400_000} days); split it`, [
         { path: 'since', message: 'window too long' },
+      ]);
+    }
+    try {
+      await deps.retention.policy.check(window.startMs, 'the window (widened to whole hours)');
+    } catch (err) {
+      if (!(err instanceof BeforeRetentionError)) throw err;
+      const earliest = new Date(Math.ceil(err.horizonMs / 3600_000) * 3600_000).toISOString();
+      throw new HttpError(400, 'window_before_retention', `${err.message}. The earliest window a replay can take starts at ${earliest}`, [
+        { path: 'since', message: `before ${earliest}` },
       ]);
     }
     const known = await deps.replay.knownMetrics(body.tenantId);

@@ -5,6 +5,7 @@ import { authorizeTenant } from '../../tenant-access.js';
 import { groupedUsage, type GroupedSource, type UsageWindow } from '../../../storage/queries/meters.js';
 import { canonicalTimeZone, isValidTimeZone, localParts, offsetAt, periodBounds, periodOf } from '../../../time/period.js';
 import { filterValueSchema, groupedQuerySchema } from './schema.js';
+import { BeforeRetentionError } from '../../../lifecycle/retention.js';
 
 const windowMs: Record<Exclude<UsageWindow, 'billing_period'>, number> = { PT1M: 60_000, PT1H: 3600_000, P1D: 86_400_000 };
 
@@ -91,6 +92,15 @@ export function queryUsage(deps: Deps) {
     const tenantDays = q.window === 'billing_period' || (q.window === 'P1D' && timeZone === tenant.timeZone);
     const source: GroupedSource =
       meter && tenantDays ? 'daily' : q.window === 'PT1M' || !wholeHours ? 'events' : meter ? 'states' : 'counters';
+    if (source === 'events') {
+      // Read from raw events, which retention drops: an earlier window would answer less than was counted.
+      try {
+        await deps.retention.policy.check(fromMs, 'the range');
+      } catch (err) {
+        if (!(err instanceof BeforeRetentionError)) throw err;
+        throw badRequest('window_before_retention', `${err.message}. This query reads raw events (${q.window === 'PT1M' ? 'minute windows' : 'a zone whose offset is not whole hours'}); hourly, daily and billing-period windows in whole-hour zones read the counters`);
+      }
+    }
     const byCustomer = groupBy.includes('customerRef');
     const dimensionNames = groupBy.filter((g) => g !== 'customerRef');
     const rows = await grouped(source, {
