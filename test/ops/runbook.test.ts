@@ -52,6 +52,8 @@ beforeAll(async () => {
     STRIPE_SANDBOX_PORT: String(port),
     PUSH_INTERVAL: 'PT1H',
     RECON_SETTLE: 'PT0S',
+    // Step 5 replays January 2025: older than the default retention keeps.
+    RAW_EVENT_RETENTION: 'P3650D',
   });
   sandboxUrl = `http://127.0.0.1:${port}`;
   const now = Date.now();
@@ -84,7 +86,7 @@ const section = (prefix: string) => blocks.filter((b) => b.section.startsWith(pr
 
 describe('ops/RUNBOOK.md', () => {
   it('has a bash block for every step that promises an outcome', () => {
-    for (const step of ['0)', '1)', '3)', '4)', '5)', '6)']) expect(section(step).length).toBeGreaterThan(0);
+    for (const step of ['0)', '1)', '3)', '4)', '5)', '6)', '7)']) expect(section(step).length).toBeGreaterThan(0);
     // The seed runbook's commands are all there, with the auth header added.
     for (const needle of ['/health/ready | jq .', '/metrics | head -n 20', '/v1/reconciliation/summary?tenantId=demo&metric=requests', '"since": "-PT24H"', '"since": "2025-01-01T00:00:00Z"', '/v1/reconciliation/run']) {
       expect(runbook).toContain(needle);
@@ -142,5 +144,12 @@ describe('ops/RUNBOOK.md', () => {
     expect(recon).toMatchObject({ status: 'succeeded', counts: { ok: 2 } });
     expect(summary).toEqual({ withinEpsilon: true, counts: { ok: 2 } });
     expect(adjustments).toBeUndefined(); // no pending alignment left
+  });
+
+  it('7) a retention run reports its horizon and drops nothing held', async () => {
+    const [run] = jsonOutputs(await shell(section('7)')[0]!.code));
+    expect(Date.parse(run.horizon)).toBeLessThanOrEqual(Date.now() - 3650 * 86_400_000);
+    expect(run).toMatchObject({ cutoff: run.horizon, heldBackBy: [] });
+    for (const t of run.tables) expect(t).toMatchObject({ partitionsDropped: [], rowsDropped: 0, rowsDeleted: 0 });
   });
 });
