@@ -220,7 +220,8 @@ export class ReplayRunner {
         // After the reads: a retention run that dropped rows under them had recorded its cutoff first.
         await retained();
       } else {
-        // On record as running first: a retention run that records its cutoff later sees this apply and holds back.
+        // Nothing is written before the run is on record as running; a retention run that records its cutoff after
+        // that sees this apply and holds back, and one that recorded it before is seen here.
         await recorded;
         await retained();
         const parts = chunks(window.startMs, window.endMs, this.opts.chunkMs);
@@ -232,18 +233,13 @@ export class ReplayRunner {
               async (chunkItems) => {
                 diffed.push(...chunkItems);
                 meterItems.push(...(await meterReplayItems(params)));
-                // Nothing is written before the run is on record as running.
-                await recorded;
                 const corrections = chunkItems.reduce((n, c) => n + c.corrections, 0);
                 if (corrections > 0) await writeCorrections(this.client, params);
                 await writeMeterStates(params);
                 return corrections;
               },
               // Meanwhile, on the records connection: the window's late events, recorded as counted by this replay.
-              async () => {
-                await recorded;
-                await markReplayed(this.records, params);
-              },
+              () => markReplayed(this.records, params),
             ),
           );
           correctionsWritten += written;
