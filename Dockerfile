@@ -6,13 +6,17 @@
 # ---- stage 1: compile TypeScript -------------------------------------------------------------------------------
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
+# The TypeScript client is an npm workspace: npm ci needs its package.json.
 COPY package.json package-lock.json ./
+COPY clients/typescript/package.json ./clients/typescript/
 RUN npm ci --no-audit --no-fund
-# tsconfig.json compiles src/, bench/ and test/ (src tests import test/support); only dist/src ships.
+# tsconfig.json compiles src/, bench/, test/ (src tests import test/support) and the client's sources (the importer
+# sends through its ingest buffer); dist/src and the client ship.
 COPY tsconfig.json ./
 COPY src ./src
 COPY bench ./bench
 COPY test ./test
+COPY clients/typescript/src ./clients/typescript/src
 RUN npm run build
 
 # ---- stage 2: runtime ------------------------------------------------------------------------------------------
@@ -22,8 +26,10 @@ WORKDIR /app
 # Production dependencies only. chdb (the embedded engine, a native optional dependency) comes along: unused when
 # CLICKHOUSE_URL points at a server, but it keeps `start` working in the same image.
 COPY package.json package-lock.json ./
+COPY clients/typescript/package.json ./clients/typescript/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/dist/clients ./dist/clients
 # Read at run time from the package root (the directory holding package.json and migrations/).
 COPY migrations ./migrations
 COPY sql ./sql

@@ -1,3 +1,4 @@
+import { IngestBuffer, type EventResult } from '../../clients/typescript/src/ingest.js';
 import type { ImportFormat, InputRecord, RecordInfo } from './records.js';
 
 export type Rejection = { line: number; code: string; message: string; field?: string; text: string };
@@ -10,9 +11,9 @@ export type ImportOptions = {
   batchSize: number;
   /** Requests in flight. */
   concurrency: number;
-  /** JSON bytes per request, under the service's 5 MiB body limit. */
+  /** JSON characters per request (the client's default: 4 MiB), under the service's 5 MiB body limit. */
   maxBatchBytes?: number;
-  /** Attempts per request on 429, 5xx and network errors, with exponential backoff, before giving up. */
+  /** Attempts per request on 429, 502-504, 507 and network errors, with backoff (the client's default: 8), before giving up. */
   maxAttempts?: number;
   fetch?: typeof fetch;
   onRejected(rejection: Rejection): void;
@@ -33,23 +34,15 @@ export type ImportSummary = {
 
 type Sendable = Extract<InputRecord, { json: string }>;
 
-class Fatal extends Error {}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
- * Sends records in batches, `concurrency` requests at a time; reading waits while they are all in flight, so memory
- * holds at most `concurrency + 1` batches whatever the input's size. Safe to re-run: every event keeps its key (or the
- * service derives the same one from its content), so what was stored answers `duplicate`.
+ * Sends records through the client's ingest buffer (clients/typescript): batches of `batchSize`, `concurrency`
+ * requests at a time, each retried with the same body on 429, 502-504, 507 and network errors; a batch refused as a
+ * whole (an unknown tenant in it) is halved until the refused lines stand alone. Reading waits while
+ * `concurrency + 1` batches are unanswered, so memory stays flat whatever the input's size. Safe to re-run: every
+ * event keeps its key (or the service derives the same one from its content), so what was stored answers `duplicate`.
  */
 export async function importRecords(records: AsyncIterable<InputRecord>, options: ImportOptions, onProgress?: (s: ImportSummary) => void): Promise<ImportSummary> {
   const summary: ImportSummary = { read: 0, accepted: 0, duplicates: 0, rejected: 0, beyondWindow: new Map() };
-  const maxBatchBytes = options.maxBatchBytes ?? 4 * 1024 * 1024;
-  const maxAttempts = options.maxAttempts ?? 8;
-  const doFetch = options.fetch ?? globalThis.fetch;
-  const endpoint = `${options.url.replace(/\/+$/, '')}/v1/events/ingest`;
-  const contentType = options.format === 'cloudevents' ? 'application/cloudevents-batch+json' : 'application/json';
-  const inFlight = new Set<Promise<void>>();
 
   const reject = (line: number, text: string, error: { code: string; message: string; field?: string }) => {
     summary.rejected++;
@@ -66,87 +59,46 @@ export async function importRecords(records: AsyncIterable<InputRecord>, options
     entry.events++;
   };
 
-  /** One request, retried on 429/5xx/network errors with the same body (so the same keys). */
-  async function post(batch: Sendable[]): Promise<{ status: number; body: any }> {
-    const json = batch.map((r) => r.json).join(',');
-    const body = options.format === 'cloudevents' ? `[${json}]` : `{"events":[${json}]}`;
-    let lastProblem = '';
-    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-      let retryAfterMs: number | undefined;
-      try {
-        const res = await doFetch(endpoint, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${options.key}`, 'content-type': contentType },
-          body,
-        });
-        const text = await res.text();
-        let parsed: any;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          parsed = { error: { code: 'http_error', message: text.slice(0, 200) || res.statusText } };
-        }
-        if (res.status !== 429 && res.status < 500) return { status: res.status, body: parsed };
-        lastProblem = `${res.status} ${parsed?.error?.code ?? ''} ${parsed?.error?.message ?? ''}`.trim();
-        const seconds = Number(res.headers.get('retry-after'));
-        if (Number.isFinite(seconds) && seconds > 0) retryAfterMs = Math.min(seconds, 60) * 1000;
-      } catch (err) {
-        lastProblem = (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message;
-      }
-      if (attempt < maxAttempts) {
-        const backoff = Math.min(250 * 2 ** (attempt - 1), 15_000);
-        await sleep(retryAfterMs ?? backoff / 2 + Math.random() * (backoff / 2));
-      }
+  const tally = (result: EventResult<Sendable>) => {
+    const record = result.event;
+    if (result.status === 'accepted') {
+      summary.accepted++;
+      if (result.lateness === 'beyond_window') beyond(record.info);
+    } else if (result.status === 'duplicate') {
+      summary.duplicates++;
+    } else if (result.status === 'rejected') {
+      const { code, message, field, httpStatus } = result.error;
+      // A refusal of a request narrowed down to this line says its status, as the service answered it.
+      reject(record.line, record.text, { code, message: httpStatus ? `${httpStatus}: ${message}` : message, ...(field ? { field } : {}) });
+    } else {
+      // Not sent, or not answered: stop, since the next batches would fare the same; a re-run sends the rest.
+      const { code, message, httpStatus, attempts } = result.error;
+      summary.aborted ??=
+        httpStatus === 401
+          ? `401 ${message}: check STRIPEMETER_KEY`
+          : code === 'retries_exhausted'
+            ? `the server did not take a batch after ${attempts} attempts: ${message}`
+            : `${httpStatus ? `${httpStatus} ` : ''}${code}: ${message}`;
     }
-    throw new Fatal(`the server did not take a batch after ${maxAttempts} attempts: ${lastProblem}`);
-  }
-
-  /** Sends a batch; one the service refuses as a whole (an unknown tenant in it, say) is halved until the bad lines stand alone. */
-  async function send(batch: Sendable[]): Promise<void> {
-    const { status, body } = await post(batch);
-    if (status === 401) throw new Fatal(`401 ${body?.error?.message ?? 'unauthorized'}: check STRIPEMETER_KEY`);
-    if (status !== 200) {
-      if (batch.length > 1) {
-        const half = Math.ceil(batch.length / 2);
-        await send(batch.slice(0, half));
-        await send(batch.slice(half));
-        return;
-      }
-      const error = body?.error ?? {};
-      const record = batch[0]!;
-      reject(record.line, record.text, { code: String(error.code ?? `http_${status}`), message: `${status}: ${error.message ?? 'refused'}` });
-      return;
-    }
-    for (const result of body.results as Array<{ index: number; status: string; lateness?: string; error?: { code: string; message: string; field?: string } }>) {
-      const record = batch[result.index]!;
-      if (result.status === 'accepted') summary.accepted++;
-      else if (result.status === 'duplicate') summary.duplicates++;
-      else if (result.error) {
-        // The service names the field within its batch (`events[17].quantity`); the line is what the client knows.
-        const field = result.error.field?.replace(/^(events)?\[\d+\]\.?/, '');
-        reject(record.line, record.text, field ? { ...result.error, field } : { code: result.error.code, message: result.error.message });
-      } else reject(record.line, record.text, { code: 'rejected', message: 'rejected' });
-      if (result.status === 'accepted' && result.lateness === 'beyond_window') beyond(record.info);
-    }
-  }
-
-  const dispatch = async (batch: Sendable[]) => {
-    while (inFlight.size >= options.concurrency) await Promise.race(inFlight);
-    if (summary.aborted) return;
-    const p: Promise<void> = send(batch)
-      .catch((err) => {
-        if (!(err instanceof Fatal)) throw err;
-        summary.aborted ??= err.message;
-      })
-      .finally(() => {
-        inFlight.delete(p);
-        onProgress?.(summary);
-      });
-    inFlight.add(p);
   };
 
-  let batch: Sendable[] = [];
-  let bytes = 0;
+  const buffer = new IngestBuffer<Sendable>({
+    baseUrl: options.url,
+    apiKey: options.key,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    contentType: options.format === 'cloudevents' ? 'application/cloudevents-batch+json' : 'application/json',
+    maxBatchEvents: options.batchSize,
+    ...(options.maxBatchBytes ? { maxBatchBytes: options.maxBatchBytes } : {}),
+    concurrency: options.concurrency,
+    // Batches go when full (`--batch` events, or 4 MiB of JSON) and at the end, not on a timer.
+    flushIntervalMs: 0,
+    ...(options.maxAttempts ? { retry: { maxAttempts: options.maxAttempts } } : {}),
+    onResults: (results) => {
+      for (const result of results) if (!summary.aborted || result.status !== 'failed') tally(result);
+      onProgress?.(summary);
+    },
+  });
+
   for await (const record of records) {
     if (summary.aborted) break;
     summary.read++;
@@ -154,15 +106,9 @@ export async function importRecords(records: AsyncIterable<InputRecord>, options
       reject(record.line, record.text, record.error);
       continue;
     }
-    if (batch.length >= options.batchSize || (batch.length > 0 && bytes + record.json.length > maxBatchBytes)) {
-      await dispatch(batch);
-      batch = [];
-      bytes = 0;
-    }
-    batch.push(record);
-    bytes += record.json.length + 1;
+    await buffer.addJson(record.json, record);
   }
-  if (batch.length > 0 && !summary.aborted) await dispatch(batch);
-  await Promise.all(inFlight);
+  if (summary.aborted) await buffer.abort();
+  else await buffer.close();
   return summary;
 }
