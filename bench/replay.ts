@@ -46,6 +46,7 @@ import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/ops/metrics.js';
 import { Reconciler } from '../src/reconcile/reconcile.js';
 import { MeterStore } from '../src/meters/definitions.js';
+import { Retention } from '../src/lifecycle/retention.js';
 import { ReplayRunner, type ReplayMode, type ReplayRun } from '../src/replay/replay.js';
 import { diffItem } from '../src/storage/queries/replay.js';
 import { resolveWindow, type ReplayWindow } from '../src/replay/window.js';
@@ -125,9 +126,12 @@ function replayRunner(storage: Storage): Replay {
   const writer = new IngestWriter(storage.ingest, storage.lookup, { maxRows: 20000, maxWaitMs: 4, latenessWindowMs: 48 * 3600e3 }, metrics, logger);
   // As src/service.ts builds it: meter statements only for metrics with a meter definition.
   const meterStore = new MeterStore(storage.api);
+  // The default RAW_EVENT_RETENTION: the horizon is read (and passed) on every run.
+  const retention = new Retention({ jobs: storage.jobs, api: probe.wrap(storage.api) }, { rawEventsMs: 400 * 86_400_000, rawEvents: 'P400D', target: {} }, metrics, logger);
   const runner = new ReplayRunner(probe.wrap(storage.replay), probe.wrap(storage.api), writer, metrics, logger, {
     chunkMs,
     hasMeters: (tenantId, metrics) => meterStore.hasAny(tenantId, metrics),
+    retained: (startMs) => retention.check(startMs, 'the window'),
   });
   return { runner, writer, probe };
 }

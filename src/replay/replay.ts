@@ -220,10 +220,15 @@ export class ReplayRunner {
         // After the reads: a retention run that dropped rows under them had recorded its cutoff first.
         await retained();
       } else {
-        // Nothing is written before the run is on record as running; a retention run that records its cutoff after
-        // that sees this apply and holds back, and one that recorded it before is seen here.
-        await recorded;
-        await retained();
+        // Nothing is written before the run is on record as running and the retention horizon is checked after that:
+        // a retention run that records its cutoff later sees this apply and holds back, one that recorded it earlier
+        // is seen here. The first window's reads need not wait (what they read is only written on once cleared).
+        let cleared: Promise<void> | undefined;
+        const clear = () =>
+          (cleared ??= (async () => {
+            await recorded;
+            await retained();
+          })());
         const parts = chunks(window.startMs, window.endMs, this.opts.chunkMs);
         for (const [i, [start, end]] of parts.entries()) {
           const params = windowOf(run.id, req, start, end);
@@ -233,13 +238,17 @@ export class ReplayRunner {
               async (chunkItems) => {
                 diffed.push(...chunkItems);
                 meterItems.push(...(await meterReplayItems(params)));
+                await clear();
                 const corrections = chunkItems.reduce((n, c) => n + c.corrections, 0);
                 if (corrections > 0) await writeCorrections(this.client, params);
                 await writeMeterStates(params);
                 return corrections;
               },
               // Meanwhile, on the records connection: the window's late events, recorded as counted by this replay.
-              () => markReplayed(this.records, params),
+              async () => {
+                await clear();
+                await markReplayed(this.records, params);
+              },
             ),
           );
           correctionsWritten += written;
