@@ -1,3 +1,4 @@
+import { deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sumDecimals } from '../../src/counters/decimal.js';
 import { parseQuantity } from '../../src/ingest/quantity.js';
@@ -112,10 +113,24 @@ function subjectRequest(tenant: string): Subject {
   return { tenant, json: (t) => body.replaceAll('"__TENANT__"', JSON.stringify(t)) };
 }
 
+type Encoding = 'gzip' | 'deflate' | 'br';
+
 /** Whole requests that must be refused with a 4xx and store nothing. */
-function hostileRequest(): { body: Buffer | string; contentType: string } {
+function hostileRequest(): { body: Buffer | string; contentType: string; encoding?: Encoding } {
   const valid = `{"events":[{"tenantId":"fuzz-c","metric":"hostile","customerRef":"c","quantity":1,"ts":"${new Date().toISOString()}"}]}`;
-  switch (int(11)) {
+  const cloudEvent = { specversion: '1.0', id: 'h1', type: 'hostile', subject: 'c', source: 'fuzz', data: { tenantId: 'fuzz-c', quantity: 1 } };
+  switch (int(17)) {
+    // A small body that inflates past the 5 MB limit: 413, and no memory growth.
+    case 11: return { body: gzipSync(Buffer.from(`{"events":[${' '.repeat(6 * 1024 * 1024)}]}`)), contentType: 'application/json', encoding: 'gzip' };
+    case 12: {
+      const broken = gzipSync(Buffer.from(valid));
+      broken.fill(0x41, 12, 20);
+      return { body: broken, contentType: 'application/json', encoding: 'gzip' };
+    }
+    case 13: return { body: valid, contentType: 'application/json', encoding: 'br' };
+    case 14: return { body: deflateSync(Buffer.from(valid)), contentType: 'application/json', encoding: 'gzip' };
+    case 15: return { body: JSON.stringify([{ ...cloudEvent, specversion: '0.3' }, { ...cloudEvent, id: 'h2', data: 'not an object' }, { ...cloudEvent, id: 'h3', data: { tenantId: 'fuzz-c', quantity: 'NaN' } }]), contentType: 'application/cloudevents-batch+json' };
+    case 16: return { body: JSON.stringify({ ...cloudEvent, data: { tenantId: 'nobody', quantity: 1 } }), contentType: 'application/cloudevents+json' };
     case 0: return { body: valid.slice(0, int(valid.length - 1) + 1), contentType: 'application/json' };
     case 1: return { body: Buffer.from(`\ufeff${valid}`, 'utf16le'), contentType: 'application/json; charset=utf-16' };
     case 2: return { body: valid, contentType: 'text/plain' };
@@ -140,12 +155,10 @@ afterAll(async () => {
   await svc?.destroy();
 });
 
-async function send(body: Buffer | string, contentType: string) {
-  const res = await fetch(`${svc.url}/v1/events/ingest`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${svc.adminKey}`, 'content-type': contentType },
-    body,
-  });
+async function send(body: Buffer | string, contentType: string, encoding?: Encoding) {
+  const headers: Record<string, string> = { authorization: `Bearer ${svc.adminKey}`, 'content-type': contentType };
+  if (encoding) headers['content-encoding'] = encoding;
+  const res = await fetch(`${svc.url}/v1/events/ingest`, { method: 'POST', headers, body });
   return { status: res.status, body: (await res.json()) as any };
 }
 
@@ -197,16 +210,24 @@ describe(`ingest fuzz (seed ${seed})`, () => {
       record(s, s.tenant, r);
     }
 
-    // Again to the mirror tenants, all at once, among hostile requests.
+    // Again to the mirror tenants, all at once, among hostile requests; some compressed (the outcome must not change).
     const hostile = Array.from({ length: 24 }, hostileRequest);
+    const compress = { gzip: gzipSync, deflate: deflateSync };
+    const encodings = subjects.map(() => pick([undefined, undefined, 'gzip', 'deflate'] as const));
     const [mixed, refused] = await Promise.all([
-      Promise.all(subjects.map((s) => send(s.json(mirror(s.tenant)), 'application/json'))),
-      Promise.all(hostile.map((h) => send(h.body, h.contentType))),
+      Promise.all(
+        subjects.map((s, i) => {
+          const text = s.json(mirror(s.tenant));
+          const enc = encodings[i];
+          return enc ? send(compress[enc](Buffer.from(text)), 'application/json', enc) : send(text, 'application/json');
+        }),
+      ),
+      Promise.all(hostile.map((h) => send(h.body, h.contentType, h.encoding))),
     ]);
     mixed.forEach((r, i) => {
       const s = subjects[i]!;
       expect(r.status).toBeLessThan(500);
-      expect(outcome(r, mirror(s.tenant)), `subject ${i}`).toEqual(alone[i]);
+      expect(outcome(r, mirror(s.tenant)), `subject ${i} (${encodings[i] ?? 'identity'})`).toEqual(alone[i]);
       record(s, mirror(s.tenant), r);
     });
     refused.forEach((r, i) => {
