@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../log.js';
 import { backup, type BackupOptions, type BackupProgress, type BackupResult } from './backup.js';
@@ -19,6 +20,19 @@ export class BackupRunningError extends Error {}
 
 const kept = 20;
 
+/** The path with the links of its existing part resolved (the rest does not exist yet: the backup creates it). */
+function realPathOf(p: string): string {
+  const missing: string[] = [];
+  let existing = p;
+  while (!existsSync(existing)) {
+    missing.unshift(path.basename(existing));
+    const parent = path.dirname(existing);
+    if (parent === existing) break;
+    existing = parent;
+  }
+  return path.join(realpathSync(existing), ...missing);
+}
+
 const isWithin = (parent: string, child: string) => {
   const rel = path.relative(parent, child);
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
@@ -38,9 +52,11 @@ export class BackupJobs {
 
   /** The directory a request names, inside BACKUP_ROOT (an allow-list: nowhere else) and outside the data directory. */
   resolveDir(dir: string): string {
-    const resolved = path.resolve(this.opts.backupRoot, dir);
-    if (!isWithin(this.opts.backupRoot, resolved)) throw new BackupDirError(`the backup directory must be inside BACKUP_ROOT (${this.opts.backupRoot})`);
-    if (isWithin(this.opts.dataDir, resolved) || isWithin(resolved, this.opts.dataDir)) {
+    // Symbolic links resolved first: a link inside BACKUP_ROOT must not lead the backup anywhere else.
+    const resolved = realPathOf(path.resolve(this.opts.backupRoot, dir));
+    if (!isWithin(realPathOf(this.opts.backupRoot), resolved)) throw new BackupDirError(`the backup directory must be inside BACKUP_ROOT (${this.opts.backupRoot})`);
+    const dataDir = realPathOf(this.opts.dataDir);
+    if (isWithin(dataDir, resolved) || isWithin(resolved, dataDir)) {
       throw new BackupDirError('the backup directory and the data directory must not contain one another');
     }
     return resolved;
