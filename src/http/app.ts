@@ -24,7 +24,7 @@ import { createMeter, deleteMeter, getMeter, listMeters, updateMeter } from './r
 import { listCustomers, putCustomer } from './routes/customers/handlers.js';
 import { pushRun, pushStatus } from './routes/push/handlers.js';
 import { getReplay, listReplays, startReplay } from './routes/replay/handlers.js';
-import { getBackup, startBackup } from './routes/backups/handlers.js';
+import { getBackup, listBackups, startBackup } from './routes/backups/handlers.js';
 import { getRun, listRuns, runNow, summary } from './routes/reconciliation/handlers.js';
 import { approveAdjustment, createAdjustment, getAdjustment, listAdjustments, revertAdjustment } from './routes/adjustments/handlers.js';
 import { runSql } from './routes/sql/handlers.js';
@@ -78,6 +78,7 @@ export function createApp(deps: Deps): Koa<State> {
   api.post('/v1/replay', startReplay(deps));
   api.get('/v1/replay', listReplays(deps));
   api.post('/v1/admin/backups', startBackup(deps));
+  api.get('/v1/admin/backups', listBackups(deps));
   api.get('/v1/admin/backups/:id', getBackup(deps));
   api.get('/v1/replay/:id', getReplay(deps));
   api.post('/v1/adjustments', createAdjustment(deps));

@@ -97,6 +97,10 @@ export class BackupJobs {
     return job;
   }
 
+  list(): BackupJob[] {
+    return [...this.jobs.values()];
+  }
+
   get(id: string): BackupJob | undefined {
     return this.jobs.get(id);
   }

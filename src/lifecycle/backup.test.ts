@@ -101,6 +101,10 @@ describe('backup and restore', () => {
     expect(second.result.partsReused).toBeGreaterThan(0);
     expect(second.result.bytesCopied).toBeLessThan(first.result.bytesCopied + second.result.bytesCopied);
     expect(readdirSync(path.join(dir, 'snapshots')).filter((f) => f.endsWith('.json'))).toHaveLength(2);
+    const listed = await a.request('GET', '/v1/admin/backups?limit=1');
+    expect(listed.body.backups.map((j: { id: string }) => j.id)).toEqual([second.id]);
+    const rest = await a.request('GET', `/v1/admin/backups?limit=1&cursor=${listed.body.nextCursor}`);
+    expect(rest.body).toEqual({ backups: [expect.objectContaining({ id: first.id, status: 'succeeded' })], nextCursor: null });
     expect(readdirSync(path.join(a.dataDir, 'clickhouse', 'shadow')).filter((f) => f.startsWith('stripemeter_backup_'))).toEqual([]);
 
     // Refused: outside BACKUP_ROOT, and a tenant-scoped caller.

@@ -74,6 +74,7 @@ const matrix: Record<string, Attempt[] | 'public'> = {
   'GET /v1/admin/tenants': [{ key: 'admin', path: '' }],
   // A tenant's admin key may not take a backup of everyone's data, nor read one's progress.
   'POST /v1/admin/backups': [{ key: 'admin', path: '', body: { dir: 'tenant-a' } }],
+  'GET /v1/admin/backups': [{ key: 'admin', path: '' }],
   'GET /v1/admin/backups/:id': [{ key: 'admin', path: 'bkp_0000000000000000' }],
   'PATCH /v1/admin/tenants/:id': [{ key: 'admin', path: 'tenant_b', body: { stripeAccount: 'acct_attacker' } }, { key: 'admin', path: 'tenant_a', body: { stripeAccount: 'acct_attacker' } }],
   'POST /v1/admin/api-keys': [{ key: 'admin', path: '', body: { tenantId: 'tenant_b', scopes: ['admin'] } }, { key: 'admin', path: '', body: { scopes: ['sql'] } }],

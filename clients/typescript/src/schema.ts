@@ -281,7 +281,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * The backups this process ran, newest first
+         * @description The last 20, kept in memory; a backup directory's snapshots/ lists every complete backup in it.
+         *
+         *     The service admin key only.
+         */
+        get: operations["getV1AdminBackups"];
         put?: never;
         /**
          * Back up every table, online
@@ -2212,6 +2218,144 @@ export interface operations {
                         error?: {
                             /** @enum {unknown} */
                             code?: "unsupported_media_type" | "unsupported_content_encoding";
+                        };
+                    };
+                };
+            };
+            /** @description Error codes: `storage_unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before sending the same request again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "storage_unavailable";
+                        };
+                    };
+                };
+            };
+            /** @description Any other error (e.g. `internal_error`), in the same shape */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getV1AdminBackups: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description backups; nextCursor pages on */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        backups: {
+                            id: string;
+                            dir: string;
+                            /** @enum {string} */
+                            status: "running" | "succeeded" | "failed";
+                            startedAt: string;
+                            finishedAt: string | null;
+                            progress: {
+                                /** @enum {string} */
+                                phase: "snapshot" | "copying" | "done";
+                                parts: number;
+                                partsCopied: number;
+                                /** @description parts already in the directory from an earlier backup (not copied again) */
+                                partsReused: number;
+                                bytesCopied: number;
+                            };
+                            result: {
+                                /** @description the snapshot id (snapshots/<id>.json); `stripemeter restore --snapshot` takes it */
+                                id: string;
+                                dir: string;
+                                tables: number;
+                                rows: number;
+                                parts: number;
+                                partsCopied: number;
+                                partsReused: number;
+                                bytesCopied: number;
+                                /** @description how long writes waited while every table was frozen at one point */
+                                pauseMs: number;
+                                ms: number;
+                            } | null;
+                            error: string | null;
+                        }[];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Error codes: `invalid_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "invalid_request";
+                        };
+                    };
+                };
+            };
+            /** @description Error codes: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "unauthorized";
+                        };
+                    };
+                };
+            };
+            /** @description Error codes: `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "forbidden";
+                        };
+                    };
+                };
+            };
+            /** @description Error codes: `backup_unsupported` */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {unknown} */
+                            code?: "backup_unsupported";
                         };
                     };
                 };

@@ -155,6 +155,12 @@ export const operations: Operation[] = [
     errors: { 400: ['invalid_backup_dir'], 409: ['backup_running'], 501: ['backup_unsupported'] },
   },
   {
+    method: 'get', path: '/v1/admin/backups', tag: 'admin', summary: 'The backups this process ran, newest first', access: 'root', query: backups.listBackupsQuerySchema,
+    description: 'The last 20, kept in memory; a backup directory\'s snapshots/ lists every complete backup in it.',
+    responses: { 200: { description: 'backups; nextCursor pages on', schema: backups.backupListSchema } },
+    errors: { 501: ['backup_unsupported'] },
+  },
+  {
     method: 'get', path: '/v1/admin/backups/:id', tag: 'admin', summary: 'Progress and result of a backup', access: 'root', params: backups.backupIdSchema,
     responses: { 200: { description: 'the backup', schema: backups.backupJobSchema } },
     errors: { 404: ['not_found'], 501: ['backup_unsupported'] },

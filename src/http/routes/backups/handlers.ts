@@ -1,8 +1,9 @@
 import type { Deps } from '../../deps.js';
-import { parseBody, requireScope, type Ctx } from '../../context.js';
+import { parseBody, parseQuery, requireScope, type Ctx } from '../../context.js';
+import { page } from '../../pagination.js';
 import { HttpError, validationError } from '../../errors.js';
 import { BackupDirError, BackupRunningError } from '../../../lifecycle/backup-jobs.js';
-import { backupIdSchema, startBackupSchema } from './schema.js';
+import { backupIdSchema, listBackupsQuerySchema, startBackupSchema } from './schema.js';
 
 function backups(deps: Deps, ctx: Ctx) {
   const p = requireScope(ctx, 'admin');
@@ -39,5 +40,16 @@ export function getBackup(deps: Deps) {
     const job = jobs.get(params.data.id);
     if (!job) throw new HttpError(404, 'not_found', `no backup ${params.data.id} in this process (a finished backup's record is its snapshot file)`);
     ctx.body = job;
+  };
+}
+
+/** GET /v1/admin/backups: the backups this process ran (the last 20), newest first. */
+export function listBackups(deps: Deps) {
+  return async (ctx: Ctx) => {
+    const jobs = backups(deps, ctx);
+    const q = parseQuery(ctx, listBackupsQuerySchema);
+    // Newest first: the key counts down with the start time, the id breaks ties.
+    const { items, nextCursor } = page(jobs.list(), (j) => `${String(1e15 - Date.parse(j.startedAt)).padStart(16, '0')}:${j.id}`, q);
+    ctx.body = { backups: items, nextCursor };
   };
 }

@@ -1,8 +1,11 @@
 import { z } from 'zod';
+import { nextCursorSchema, pageQuery } from '../../pagination.js';
 
 export const startBackupSchema = z.strictObject({
   dir: z.string().min(1).max(4096).describe('the backup directory, inside BACKUP_ROOT (relative paths are taken from it); created if missing, and a later backup into it is incremental'),
 });
+
+export const listBackupsQuerySchema = z.strictObject({ ...pageQuery });
 
 export const backupIdSchema = z.strictObject({ id: z.string().regex(/^bkp_[0-9a-f]{16}$/, 'not a backup id') });
 
@@ -39,3 +42,5 @@ export const backupJobSchema = z.strictObject({
   error: z.string().nullable(),
 });
 export const startedBackupSchema = backupJobSchema.extend({ statusUrl: z.string() });
+
+export const backupListSchema = z.strictObject({ backups: z.array(backupJobSchema), nextCursor: nextCursorSchema });
