@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { event, startTestService, type TestService } from '../../../../test/support/service.js';
 import { tenantWithMeter } from '../../../../test/support/stripe.js';
+import { pageIds } from '../../../../test/support/pages.js';
 
 let svc: TestService;
 
@@ -23,17 +24,7 @@ async function run(tenantId: string) {
 }
 
 /** The ids of every page from `url` on, following nextCursor. */
-async function pages(url: string, opts: { key?: string; cursor?: string } = {}) {
-  const ids: string[] = [];
-  let cursor = opts.cursor ?? null;
-  do {
-    const r = await svc.request('GET', `${url}${cursor ? `&cursor=${cursor}` : ''}`, { key: opts.key });
-    expect(r.status, JSON.stringify(r.body)).toBe(200);
-    ids.push(...r.body.runs.map((x: { id: string }) => x.id));
-    cursor = r.body.nextCursor;
-  } while (cursor);
-  return ids;
-}
+const pages = (url: string, opts: { key?: string; cursor?: string } = {}) => pageIds(svc, url, 'runs', opts);
 
 describe('GET /v1/reconciliation/runs', () => {
   it('lists runs newest first without their items, paged by a cursor that new runs do not move', async () => {

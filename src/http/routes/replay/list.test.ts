@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { event, startTestService, type TestService } from '../../../../test/support/service.js';
+import { pageIds } from '../../../../test/support/pages.js';
 
 let svc: TestService;
 const since = () => new Date(Date.now() - 3600_000).toISOString();
@@ -22,17 +23,7 @@ async function replay(body: object) {
 }
 
 /** The ids of every page from `url` on, following nextCursor. */
-async function pages(url: string, opts: { key?: string; cursor?: string } = {}) {
-  const ids: string[] = [];
-  let cursor = opts.cursor ?? null;
-  do {
-    const r = await svc.request('GET', `${url}${cursor ? `&cursor=${cursor}` : ''}`, { key: opts.key });
-    expect(r.status, JSON.stringify(r.body)).toBe(200);
-    ids.push(...r.body.runs.map((x: { id: string }) => x.id));
-    cursor = r.body.nextCursor;
-  } while (cursor);
-  return ids;
-}
+const pages = (url: string, opts: { key?: string; cursor?: string } = {}) => pageIds(svc, url, 'runs', opts);
 
 async function key(tenantId: string, scopes: string[]) {
   return (await svc.request('POST', '/v1/admin/api-keys', { body: { tenantId, scopes } })).body.key as string;
