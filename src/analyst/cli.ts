@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatTable, type TableColumn } from './table.js';
+import { serverUrl } from '../server-url.js';
 
 export const sqlUsage = `stripemeter sql "SELECT ..." [options]
 
@@ -73,7 +74,7 @@ export async function runSqlCli(argv: string[], io: SqlCliIo = defaultIo()): Pro
   }
   const key = values.key ?? io.env.STRIPEMETER_KEY;
   if (!key) return usageError('no API key: set STRIPEMETER_KEY or pass --key');
-  const base = (values.url ?? io.env.STRIPEMETER_URL ?? 'http://127.0.0.1:3000').replace(/\/+$/, '');
+  const base = serverUrl(values.url, io.env);
   const query = positionals[0] === '-' ? io.stdin() : positionals[0]!;
 
   let res: Response;

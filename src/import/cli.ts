@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { importRecords, type BeyondWindow, type ImportSummary, type Rejection } from './importer.js';
 import { decompressed, readRecords, UsageError, type ImportFormat } from './records.js';
+import { serverUrl } from '../server-url.js';
 
 export const importUsage = `stripemeter import FILE|- [options]
 
@@ -85,7 +86,7 @@ export async function runImportCli(argv: string[], io: ImportCliIo = defaultIo()
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) return usageError('--concurrency must be a whole number from 1 to 64');
   const key = values.key ?? io.env.STRIPEMETER_KEY;
   if (!key) return usageError('no API key: set STRIPEMETER_KEY or pass --key');
-  const url = (values.url ?? io.env.STRIPEMETER_URL ?? 'http://127.0.0.1:3000').replace(/\/+$/, '');
+  const url = serverUrl(values.url, io.env);
 
   let input: Readable;
   let totalBytes: number | undefined;

@@ -45,6 +45,8 @@ const isWithin = (parent: string, child: string) => {
 export class BackupJobs {
   private readonly jobs = new Map<string, BackupJob>();
   private running: BackupJob | undefined;
+  /** Settles when the running backup has ended (succeeded or failed). */
+  private ended: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly opts: Omit<BackupOptions, 'dir' | 'onProgress'> & { backupRoot: string; dataDir: string; log: Logger },
@@ -77,7 +79,7 @@ export class BackupJobs {
     this.running = job;
     this.jobs.set(job.id, job);
     for (const id of [...this.jobs.keys()].slice(0, Math.max(0, this.jobs.size - kept))) this.jobs.delete(id);
-    backup({ ...this.opts, dir: job.dir, onProgress: (p) => (job.progress = p) })
+    this.ended = backup({ ...this.opts, dir: job.dir, onProgress: (p) => (job.progress = p) })
       .then(
         (result) => {
           job.result = result;
@@ -106,7 +108,7 @@ export class BackupJobs {
   }
 
   /** Waits for a running backup (at shutdown: its frozen links are removed when it ends). */
-  async settle(): Promise<void> {
-    while (this.running) await new Promise((r) => setTimeout(r, 50));
+  settle(): Promise<void> {
+    return this.ended;
   }
 }

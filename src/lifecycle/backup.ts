@@ -39,7 +39,7 @@ export type BackupResult = {
   partsCopied: number;
   partsReused: number;
   bytesCopied: number;
-  /** How long writes waited while every table was frozen. */
+  /** How long every table's freeze took, with writes held (not counting the wait for a running push or reconciliation). */
   pauseMs: number;
   ms: number;
 };
@@ -73,7 +73,6 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
   const progress: BackupProgress = { phase: 'snapshot', parts: 0, partsCopied: 0, partsReused: 0, bytesCopied: 0 };
   opts.onProgress?.({ ...progress });
 
-  const pauseStarted = performance.now();
   let pauseMs = 0;
   await opts.quiesce(async () => {
     const frozen = performance.now();
@@ -82,7 +81,6 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
     for (const t of tables) if (t.rows > 0) await freezeTable(client, { table: t.name, name: freezeName });
     pauseMs = performance.now() - frozen;
   });
-  const waitMs = performance.now() - pauseStarted - pauseMs;
 
   try {
     const shadow = path.join(engineDir, 'shadow', freezeName);
@@ -126,7 +124,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
       manifestTables.push({ name: table.name, engine: table.engine, rows: tableRows, parts: names });
     }
 
-    const manifest: BackupManifest = { format: 1, id, createdAt: now.toISOString(), migrations, pauseMs: Math.round(pauseMs + waitMs), tables: manifestTables };
+    const manifest: BackupManifest = { format: 1, id, createdAt: now.toISOString(), migrations, pauseMs: Math.round(pauseMs), tables: manifestTables };
     await writeFileDurably(path.join(dir, 'snapshots', `${id}.json`), JSON.stringify(manifest, null, 2));
     progress.phase = 'done';
     opts.onProgress?.({ ...progress });

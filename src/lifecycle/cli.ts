@@ -1,5 +1,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { createClient } from '../../clients/typescript/src/index.js';
+import { serverUrl } from '../server-url.js';
 import type { BackupJob } from './backup-jobs.js';
 
 export const backupUsage = `stripemeter backup DIR [--url URL] [--key KEY]
@@ -38,35 +40,23 @@ export async function runBackupCli(argv: string[], io: Io = defaultIo()): Promis
     io.err(`stripemeter backup: ${key ? 'give one directory' : 'no admin key: set STRIPEMETER_KEY or pass --key'}\n\n${backupUsage}\n`);
     return 2;
   }
-  const base = (args.values.url ?? io.env.STRIPEMETER_URL ?? 'http://127.0.0.1:3000').replace(/\/+$/, '');
-  const call = async (method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: any }> => {
-    const res = await io.fetch(`${base}${urlPath}`, {
-      method,
-      headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    try {
-      return { status: res.status, body: JSON.parse(text) };
-    } catch {
-      return { status: res.status, body: { error: { code: String(res.status), message: text.trim() } } };
-    }
-  };
-  const fail = (status: number, body: any) => {
-    io.err(`stripemeter backup: ${status} ${body?.error?.code ?? ''}: ${body?.error?.message ?? JSON.stringify(body)}\n`);
+  const base = serverUrl(args.values.url, io.env);
+  const client = createClient({ baseUrl: base, apiKey: key, fetch: io.fetch });
+  const fail = (status: number, error: { error?: { code?: string; message?: string } } | undefined) => {
+    io.err(`stripemeter backup: ${status} ${error?.error?.code ?? ''}: ${error?.error?.message ?? JSON.stringify(error)}\n`);
     return 1;
   };
   try {
     // Relative to where the command runs, as a user means it; the server checks it against its BACKUP_ROOT.
-    const started = await call('POST', '/v1/admin/backups', { dir: path.resolve(args.positionals[0]!) });
-    if (started.status !== 202) return fail(started.status, started.body);
-    let job = started.body as BackupJob;
+    const started = await client.POST('/v1/admin/backups', { body: { dir: path.resolve(args.positionals[0]!) } });
+    if (!started.data) return fail(started.response.status, started.error);
+    let job: BackupJob = started.data;
     let lastLine = '';
     while (job.status === 'running') {
       await new Promise((r) => setTimeout(r, io.pollMs));
-      const polled = await call('GET', `/v1/admin/backups/${job.id}`);
-      if (polled.status !== 200) return fail(polled.status, polled.body);
-      job = polled.body as BackupJob;
+      const polled = await client.GET('/v1/admin/backups/{id}', { params: { path: { id: job.id } } });
+      if (!polled.data) return fail(polled.response.status, polled.error);
+      job = polled.data;
       const p = job.progress;
       const line = `${p.phase}: ${p.partsCopied + p.partsReused}/${p.parts} parts, ${mb(p.bytesCopied)} copied`;
       if (line !== lastLine) io.err(`${line}\n`);
