@@ -15,13 +15,13 @@
  * BENCH_KEEP=1 keeps the temporary directory.
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EventGenerator } from './lib/events.js';
 import { IngestClient } from './lib/http.js';
-import { memoryOf, startServiceChild, type ServiceChild } from './lib/service.js';
+import { memoryOf, runDirectory, startServiceChild, type ServiceChild } from './lib/service.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const env = (name: string, fallback: number) => {
@@ -86,18 +86,10 @@ async function runImport(svc: ServiceChild, file: string): Promise<{ seconds: nu
 }
 
 async function main() {
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'stripemeter-bench-import-'));
+  let svc: ServiceChild | undefined;
+  const { tmp, cleanup } = runDirectory('stripemeter-bench-import-', keep, () => svc);
   const svcDir = path.join(tmp, 'service');
   const file = path.join(tmp, 'events.ndjson');
-  let svc: ServiceChild | undefined;
-  const cleanup = () => {
-    svc?.kill();
-    if (!keep) rmSync(tmp, { recursive: true, force: true });
-  };
-  process.once('SIGINT', () => {
-    cleanup();
-    process.exit(130);
-  });
   try {
     const half = totalEvents / 2;
     const warmup = bodies(0, 20 * batchSize);

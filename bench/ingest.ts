@@ -20,7 +20,7 @@
  * BENCH_SETTLE_MS (5000, pause between phases), BENCH_CHILD_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
  * BENCH_KEEP=1 keeps the temporary data directories.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +30,7 @@ import { EventGenerator, decimalToMicros, type BenchEvent } from './lib/events.j
 import { microsToDecimal } from './lib/seed.js';
 import { activeParts, migrateEngine, openEngine, optimizeAll, rawInsert, rows, truncateEvents, type TableParts } from './lib/engine.js';
 import { IngestClient, deciles, percentile, type PhaseResult } from './lib/http.js';
-import { cpuSecondsOf, machineBusySeconds, memoryOf, metricValue, startServiceChild, type ServiceChild } from './lib/service.js';
+import { cpuSecondsOf, machineBusySeconds, memoryOf, metricValue, runDirectory, startServiceChild, type ServiceChild } from './lib/service.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const env = (name: string, fallback: number) => {
@@ -263,18 +263,10 @@ function expectCounts(name: string, r: PhaseResult, accepted: number, duplicates
 async function main() {
   const started = performance.now();
   const loadStart = os.loadavg();
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'stripemeter-bench-'));
+  let svc: ServiceChild | undefined;
+  const { tmp, cleanup } = runDirectory('stripemeter-bench-', keep, () => svc);
   const rawDir = path.join(tmp, 'raw');
   const svcDir = path.join(tmp, 'service');
-  let svc: ServiceChild | undefined;
-  const cleanup = () => {
-    svc?.kill();
-    if (!keep) rmSync(tmp, { recursive: true, force: true });
-  };
-  process.once('SIGINT', () => {
-    cleanup();
-    process.exit(130);
-  });
   log(
     `events ${fmt(totalEvents)}, batch ${batchSize}, concurrency ${concurrency}, duplicate phase ${fmt(dupEvents)}, ` +
       `latency phase ${latencySeconds} s, ${os.cpus().length} CPUs, data in ${tmp}`,

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../test/support/ports.js';
 
@@ -134,4 +135,21 @@ export function metricValue(text: string, name: string): number {
     total += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return total;
+}
+
+/**
+ * A run's temporary directory. `cleanup` kills the service the run started (if any) and removes the directory unless
+ * `keep`; Ctrl-C does the same before exiting.
+ */
+export function runDirectory(prefix: string, keep: boolean, service: () => ServiceChild | undefined): { tmp: string; cleanup: () => void } {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), prefix));
+  const cleanup = () => {
+    service()?.kill();
+    if (!keep) rmSync(tmp, { recursive: true, force: true });
+  };
+  process.once('SIGINT', () => {
+    cleanup();
+    process.exit(130);
+  });
+  return { tmp, cleanup };
 }
