@@ -109,6 +109,10 @@ describe('backup and restore', () => {
 
     // Refused: outside BACKUP_ROOT, and a tenant-scoped caller.
     expect((await a.request('POST', '/v1/admin/backups', { body: { dir: os.tmpdir() } })).body.error.code).toBe('invalid_backup_dir');
+    for (const dir of ['night\u0000ly', 'a\ud800b', 'tab\there']) {
+      const bad = await a.request('POST', '/v1/admin/backups', { body: { dir } });
+      expect([bad.status, bad.body.error.code], JSON.stringify(dir)).toEqual([400, 'invalid_request']);
+    }
     const before = await tableChecksums(a.deps.storage.jobs);
     const usageBefore = await usage(a);
     await a.stop();

@@ -2,7 +2,13 @@ import { z } from 'zod';
 import { nextCursorSchema, pageQuery } from '../../pagination.js';
 
 export const startBackupSchema = z.strictObject({
-  dir: z.string().min(1).max(4096).describe('the backup directory, inside BACKUP_ROOT (relative paths are taken from it); created if missing, and a later backup into it is incremental'),
+  dir: z
+    .string()
+    .min(1)
+    .max(4096)
+    // Checked here, not left to the file system: a NUL or a lone surrogate would only fail later, inside the job.
+    .refine((d) => d.isWellFormed() && !/[\u0000-\u001f\u007f]/.test(d), 'must be well-formed text without control characters')
+    .describe('the backup directory, inside BACKUP_ROOT (relative paths are taken from it); created if missing, and a later backup into it is incremental'),
 });
 
 export const listBackupsQuerySchema = z.strictObject({ ...pageQuery });
